@@ -1,0 +1,33 @@
+# make setup: create .venv and install (idempotent; quick when nothing changed)
+# make up:    the embedded platform on this machine (no Docker, no cloud)
+# make test:  every test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up down test plan clean
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing the platform and its tools into $(VENV) (first run: a few minutes)..."
+	@$(BIN)/python -m pip install --progress-bar on -e '.[all]'
+	@touch $(STAMP)
+
+up: setup
+	@$(BIN)/dp local up
+
+down: setup
+	@$(BIN)/dp local down
+
+plan: setup
+	@$(BIN)/dp plan $(or $(STACK),dev)
+
+test: setup
+	@$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .dp .pytest_cache

@@ -1,0 +1,1 @@
+"""`dp`: the one command of the data platform (plan, local, bench, smoke)."""

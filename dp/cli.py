@@ -1,0 +1,12 @@
+"""Entry point of `dp`. Each sub-command lives in its own module and imports heavy libraries lazily,
+so `dp --help` stays fast."""
+import typer
+
+from dp import bench_cmd
+
+app = typer.Typer(help="Data platform: plan stacks offline, run the embedded platform, benchmark, smoke-test.",
+                  no_args_is_help=True, add_completion=False)
+app.add_typer(bench_cmd.app, name="bench")
+
+if __name__ == "__main__":
+    app()
