@@ -1,0 +1,315 @@
+"""The typed stack configuration: everything a stack file may say, validated before any resource exists.
+
+A stack file (`Pulumi.<stack>.yaml`) sets keys in the `dataplatform` namespace; each top-level key below is one
+Pulumi config key (`dataplatform:target`, `dataplatform:services`, ...). Unknown keys are errors, so a typo
+never silently falls back to a default. Credentials are `Secret`s: they must be Pulumi secrets
+(`pulumi config set --secret ...`), never plain text in the stack file.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from stacks.sizes import SIZES
+
+Target = Literal["compose", "vm", "kubernetes", "aws"]
+Environment = Literal["dev", "test", "staging", "prod"]
+Size = Literal["small", "medium", "large"]
+
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+class Secret:
+    """A credential that arrived as a Pulumi secret. `value` is None when planning offline from a stack file
+    (the ciphertext cannot be decrypted without the stack's secrets provider)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str | None):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret([secret])"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _require_secret(value: Any) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    raise ValueError("must be a Pulumi secret (set it with `pulumi config set --secret` or `secure:` in the "
+                     "stack file), not plain text")
+
+
+SecretValue = Annotated[Secret, BeforeValidator(_require_secret), PlainSerializer(lambda s: "[secret]")]
+
+
+def _quantity(value: str) -> str:
+    if not isinstance(value, str) or not _QUANTITY.match(value):
+        raise ValueError("expected a Kubernetes quantity such as '500m', '2' or '4Gi'")
+    return value
+
+
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Resources(Model):
+    """CPU and memory per replica (requests = limits for memory; CPU request, no CPU limit)."""
+    cpu: Quantity = "500m"
+    memory: Quantity = "1Gi"
+
+
+class Topic(Model):
+    name: Annotated[str, Field(pattern=_TOPIC.pattern)]
+    partitions: int = Field(6, ge=1, le=10_000)
+    replication: int | None = Field(None, ge=1, description="defaults to the cluster's default replication")
+    retention_hours: int = Field(168, ge=1, description="retention.ms in hours; -1 is not allowed: set a bound")
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+
+
+DEFAULT_TOPICS = (
+    Topic(name="shop.orders"), Topic(name="shop.order_lines"), Topic(name="shop.customers", cleanup_policy="compact"),
+    Topic(name="shop.clickstream", partitions=12, retention_hours=72),
+)
+
+
+class ObjectStorage(Model):
+    enabled: bool = True
+    replicas: int = Field(1, ge=1, description="S3 server replicas (compose/vm/kubernetes)")
+    storage_gb: int = Field(50, ge=1)
+    resources: Resources = Resources()
+    buckets: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")], ...] = (
+        "warehouse", "checkpoints", "backups")
+    noncurrent_version_days: int = Field(30, ge=1, description="AWS: expire old object versions after N days")
+    abort_multipart_days: int = Field(7, ge=1)
+
+
+class Catalog(Model):
+    enabled: bool = True
+    warehouse: Annotated[str, Field(pattern=_NAME.pattern)] = "lakehouse"
+    namespaces: tuple[str, ...] = ("bronze", "silver", "gold")
+    aws_flavor: Literal["glue", "rest"] = Field(
+        "glue", description="AWS only: Glue Data Catalog (managed) or the REST catalog on EKS with RDS")
+    replicas: int = Field(1, ge=1)
+    resources: Resources = Resources()
+    db_storage_gb: int = Field(20, ge=1)
+    db_password: SecretValue | None = Field(None, description="generated with pulumi-random when not set")
+
+
+class Kafka(Model):
+    enabled: bool = True
+    brokers: int = Field(1, ge=1, le=100)
+    controllers: int = Field(1, ge=1, le=9, description="KRaft controllers (1 combined with the broker in dev)")
+    storage_gb: int = Field(20, ge=1)
+    resources: Resources = Resources()
+    default_replication: int | None = Field(None, ge=1, description="defaults to min(3, brokers)")
+    min_insync_replicas: int | None = Field(None, ge=1, description="defaults to min(2, brokers)")
+    topics: tuple[Topic, ...] = DEFAULT_TOPICS
+    aws_instance_type: str = "kafka.m7g.large"
+
+    @property
+    def replication(self) -> int:
+        return self.default_replication or min(3, self.brokers)
+
+    @property
+    def min_isr(self) -> int:
+        return self.min_insync_replicas or min(2, self.brokers)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Kafka":
+        if self.replication > self.brokers:
+            raise ValueError(f"default_replication {self.replication} exceeds brokers {self.brokers}")
+        if self.min_isr > self.replication:
+            raise ValueError(f"min_insync_replicas {self.min_isr} exceeds the replication {self.replication}")
+        for topic in self.topics:
+            if (topic.replication or 0) > self.brokers:
+                raise ValueError(f"topic {topic.name}: replication {topic.replication} exceeds brokers {self.brokers}")
+        if len({t.name for t in self.topics}) != len(self.topics):
+            raise ValueError("topic names must be unique")
+        return self
+
+
+class Services(Model):
+    object_storage: ObjectStorage = ObjectStorage()
+    catalog: Catalog = Catalog()
+    kafka: Kafka = Kafka()
+
+
+class ComposePorts(Model):
+    """Host ports the compose project publishes (on 127.0.0.1 unless `bind_address` says otherwise)."""
+    kafka: int = Field(19092, ge=1, le=65535)
+    s3: int = Field(8333, ge=1, le=65535)
+    catalog: int = Field(8181, ge=1, le=65535)
+
+
+class Compose(Model):
+    project_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "dataplatform"
+    data_dir: str = "./.data/compose"
+    bind_address: str = "127.0.0.1"
+    ports: ComposePorts = ComposePorts()
+
+
+VmRole = Literal["kafka", "kafka-controller", "object-storage", "catalog"]
+
+
+class VmHost(Model):
+    name: Annotated[str, Field(pattern=_NAME.pattern)]
+    address: str
+    user: str = "ubuntu"
+    port: int = Field(22, ge=1, le=65535)
+    private_key: SecretValue
+    roles: tuple[VmRole, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _address(self) -> "VmHost":
+        if not re.match(r"^[A-Za-z0-9.:-]+$", self.address):
+            raise ValueError(f"address {self.address!r} is not an IP address or host name")
+        return self
+
+
+class Vm(Model):
+    hosts: tuple[VmHost, ...] = Field(min_length=1)
+    data_dir: str = "/var/lib/dataplatform"
+
+    def with_role(self, role: str) -> tuple[VmHost, ...]:
+        return tuple(h for h in self.hosts if role in h.roles)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Vm":
+        names = [h.name for h in self.hosts]
+        if len(set(names)) != len(names):
+            raise ValueError("host names must be unique")
+        return self
+
+
+class Kubernetes(Model):
+    kubeconfig: SecretValue | None = Field(None, description="kubeconfig contents; default: the ambient one")
+    context: str | None = None
+    namespace: Annotated[str, Field(pattern=_NAME.pattern)] = "dataplatform"
+    storage_class: str | None = None
+    allowed_ingress_cidrs: tuple[str, ...] = ()
+
+
+class Eks(Model):
+    node_instance_types: tuple[str, ...] = ("m7i.xlarge",)
+    nodes_min: int = Field(2, ge=1)
+    nodes_desired: int = Field(3, ge=1)
+    nodes_max: int = Field(6, ge=1)
+    public_endpoint: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Eks":
+        if not self.nodes_min <= self.nodes_desired <= self.nodes_max:
+            raise ValueError("expected nodes_min <= nodes_desired <= nodes_max")
+        return self
+
+
+def _cidr(value: str) -> str:
+    ipaddress.ip_network(value)  # raises a ValueError that names the bad CIDR
+    return value
+
+
+class Aws(Model):
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    vpc_cidr: Annotated[str, BeforeValidator(_cidr)] = "10.40.0.0/16"
+    existing_vpc_id: str | None = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    existing_private_subnet_ids: tuple[str, ...] = ()
+    availability_zones: int = Field(3, ge=2, le=6)
+    eks: Eks = Eks()
+    rds_instance_class: str = "db.t4g.medium"
+
+    @model_validator(mode="after")
+    def _network(self) -> "Aws":
+        if self.existing_vpc_id and len(self.existing_private_subnet_ids) < 2:
+            raise ValueError("existing_vpc_id needs existing_private_subnet_ids (at least two, in different AZs)")
+        return self
+
+
+class Versions(Model):
+    """Overrides of versions.yaml entries, e.g. `images: {kafka: apache/kafka:4.1.2}`."""
+    images: dict[str, str] = {}
+    charts: dict[str, dict[str, str]] = {}
+    managed: dict[str, str] = {}
+
+
+class PlatformConfig(Model):
+    target: Target
+    environment: Environment = "dev"
+    size: Size = "small"
+    owner: str = Field("platform-team", min_length=1)
+    cost_center: str = Field("data-platform", min_length=1)
+    services: Services = Services()
+    versions: Versions = Versions()
+    compose: Compose | None = None
+    vm: Vm | None = None
+    kubernetes: Kubernetes | None = None
+    aws: Aws | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_size(cls, data: Any) -> Any:
+        """Fill service settings from the size preset; anything the stack file says wins."""
+        if not isinstance(data, dict) or data.get("size", "small") not in SIZES:
+            return data
+        services = _deep_merge(SIZES[data.get("size", "small")], data.get("services") or {})
+        return {**data, "services": services}
+
+    @model_validator(mode="after")
+    def _target_and_environment(self) -> "PlatformConfig":
+        if self.target == "vm" and self.vm is None:
+            raise _KeyError("vm.hosts", "the vm target needs at least one host")
+        if self.target == "aws" and self.aws is None:
+            raise _KeyError("aws.region", "the aws target needs an aws section with a region")
+        if self.target == "vm":
+            for role in ("kafka", "object-storage", "catalog"):
+                if not self.vm.with_role(role):
+                    raise _KeyError("vm.hosts", f"no host has the role {role!r}")
+        kafka = self.services.kafka
+        if self.environment == "prod" and kafka.enabled:
+            if kafka.brokers < 3:
+                raise _KeyError("services.kafka.brokers", f"prod needs at least 3 brokers, got {kafka.brokers}")
+            if kafka.replication < 3 or kafka.min_isr < 2:
+                raise _KeyError("services.kafka.default_replication",
+                                "prod needs replication >= 3 and min_insync_replicas >= 2")
+        if self.services.catalog.enabled and not self.services.object_storage.enabled:
+            raise _KeyError("services.object_storage.enabled", "the catalog keeps its warehouse on object storage")
+        return self
+
+    @property
+    def prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"owner": self.owner, "environment": self.environment, "cost-center": self.cost_center,
+                "managed-by": "pulumi", "platform": "dataplatform"}
+
+
+class _KeyError(ValueError):
+    """A cross-field rule broken at a known key path (reported as that key, not as the whole model)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(base[key], value) if isinstance(value, dict) and isinstance(
+            base.get(key), dict) else value
+    return merged

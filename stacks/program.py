@@ -1,0 +1,44 @@
+"""The stack program: config -> substrate -> services -> endpoints -> exports.
+
+`stacks/__main__.py` runs it under `pulumi up`; `stacks.offline.capture` runs it under mocks for `dp plan` and
+the tests. The `endpoints` output is the one shape workloads and the smoke tests read.
+"""
+from __future__ import annotations
+
+import pulumi
+
+from components import targets
+from components.base import ServiceArgs
+from components.catalog import Catalog, CatalogArgs
+from components.kafka import Kafka
+from components.object_storage import ObjectStorage
+from stacks.config import PlatformConfig
+from stacks.versions import resolve
+
+
+def run(config: PlatformConfig) -> dict:
+    versions = resolve(config.versions)
+    services = config.services
+    substrate = targets.build("platform", config)
+
+    def args(settings, cls=ServiceArgs, **extra):
+        return cls(settings=settings, substrate=substrate, versions=versions, environment=config.environment,
+                   tags=config.tags, **extra)
+
+    endpoints: dict[str, object] = {}
+    storage = None
+    if services.object_storage.enabled:
+        storage = ObjectStorage("storage", args(services.object_storage))
+        endpoints["object_storage"] = storage.endpoints.outputs()
+    if services.catalog.enabled:
+        catalog = Catalog("catalog", args(services.catalog, CatalogArgs, storage=storage.endpoints))
+        endpoints["catalog"] = catalog.endpoints.outputs()
+    if services.kafka.enabled:
+        kafka = Kafka("kafka", args(services.kafka))
+        endpoints["kafka"] = kafka.endpoints.outputs()
+    substrate.finalize()
+
+    pulumi.export("target", config.target)
+    pulumi.export("environment", config.environment)
+    pulumi.export("endpoints", endpoints)
+    return endpoints
