@@ -243,8 +243,9 @@ def _purge(settings: LocalSettings) -> None:
             catalog.drop_namespace(namespace)
     for path in (settings.warehouse, settings.logs):
         shutil.rmtree(path, ignore_errors=True)
-    for path in (settings.catalog_db, settings.supervisor_conf, settings.supervisor_pidfile,
-                 settings.supervisor_socket, settings.record):
+    sqlite_files = settings.home.glob(f"{settings.catalog_db.name}*") if settings.uses_sqlite else []
+    for path in (*sqlite_files, settings.supervisor_conf, settings.supervisor_pidfile, settings.supervisor_socket,
+                 settings.record):
         path.unlink(missing_ok=True)
     try:
         settings.home.rmdir()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -164,6 +165,11 @@ class LocalSettings(BaseModel):
         env.update(self.platform_env())
         env.update({"DP_HOME": str(self.home), INSTANCE_ENV: str(self.home), "PYTHONUNBUFFERED": "1"})
         return env
+
+
+def shell_exports(pairs: list[tuple[str, str]]) -> str:
+    """`export K=V` lines; a value starting with `$` refers to another variable and stays unquoted."""
+    return "\n".join(f"export {k}={v if v.startswith('$') else shlex.quote(v)}" for k, v in pairs)
 
 
 def mask_password(uri: str) -> str:

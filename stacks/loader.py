@@ -114,14 +114,18 @@ def load_from_engine() -> PlatformConfig:
     """Inside a Pulumi run: read the config the engine passed, secrets decrypted and re-wrapped as `Secret`."""
     from pulumi.runtime import config as runtime_config
 
+    # The language host sets the config in-process (set_all_config); older hosts pass it in PULUMI_CONFIG.
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | {
+        k for k in raw if runtime_config.is_config_secret(k)}
     data = {}
-    for key, value in _split(runtime_config.get_config_env(), "stack configuration").items():
+    for key, value in _split(raw, "stack configuration").items():
         if isinstance(value, str) and value[:1] in "[{":
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
                 pass
-        secret = runtime_config.is_config_secret(f"{NAMESPACE}:{key}")
+        secret = f"{NAMESPACE}:{key}" in secret_keys
         data[key] = Secret(value) if secret and key in SECRET_FIELDS else _wrap_secrets(value, secret)
     return parse(data)
 

@@ -166,7 +166,7 @@ def capture(config: PlatformConfig, stack: str, program: Callable[[PlatformConfi
     by_urn = {urn: request.name for request, urn in monitor.captured}
     resources = [
         Resource(type=request.type, name=request.name, urn=urn, parent=by_urn.get(request.parent),
-                 parent_urn=request.parent or None, dependencies=[by_urn.get(d, d) for d in request.dependencies],
+                 parent_urn=request.parent if request.parent in by_urn else None, dependencies=[by_urn.get(d, d) for d in request.dependencies],
                  custom=request.custom, provider=request.provider or None,
                  _raw=json_format.MessageToDict(request.object))
         for request, urn in monitor.captured
@@ -185,6 +185,8 @@ def _decode(value: Any, mask: bool) -> Any:
         return {k: _decode(v, mask) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v, mask) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Structs carry every number as a double
     return value
 
 

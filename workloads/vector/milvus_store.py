@@ -126,6 +126,17 @@ class MilvusStore(VectorStore):
         result = self._client.query(name, filter="", output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
+    def point_ids(self, name: str) -> set[str]:
+        self._require(name)
+        ids: set[str] = set()
+        iterator = self._client.query_iterator(name, batch_size=2048, filter="", output_fields=["id"])
+        try:
+            while batch := iterator.next():
+                ids.update(row["id"] for row in batch)
+        finally:
+            iterator.close()
+        return ids
+
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
         check_limit(limit)
         self._require(name)

@@ -101,6 +101,16 @@ class QdrantServerStore(VectorStore):
         self._require(name)
         return self._client.count(name, exact=True).count
 
+    def point_ids(self, name: str) -> set[str]:
+        self._require(name)
+        ids, offset = set(), None
+        while True:
+            records, offset = self._client.scroll(name, limit=2048, offset=offset, with_payload=[ID_KEY],
+                                                  with_vectors=False)
+            ids.update(str((r.payload or {}).get(ID_KEY, r.id)) for r in records)
+            if offset is None:
+                return ids
+
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
         from qdrant_client import models
 

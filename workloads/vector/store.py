@@ -118,6 +118,10 @@ class VectorStore(ABC):
     def count(self, name: str) -> int: ...
 
     @abstractmethod
+    def point_ids(self, name: str) -> set[str]:
+        """Every point id in the collection (the indexer's full reconcile deletes ids its table no longer has)."""
+
+    @abstractmethod
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]: ...
 
     @abstractmethod

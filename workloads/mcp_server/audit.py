@@ -1,0 +1,29 @@
+"""The audit trail: one JSON line per call (who, what, outcome, which rule decided, how long), appended to a
+file opened in append mode and flushed per line. The governance work will chain the lines by hash; everything
+that writes the trail goes through `AuditLog.record`."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class AuditLog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the server's life
+
+    def record(self, **event: Any) -> None:
+        line = json.dumps({"ts": datetime.now(UTC).isoformat(timespec="microseconds"), **event},
+                          default=str, separators=(",", ":"))
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()

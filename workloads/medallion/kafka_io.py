@@ -1,0 +1,59 @@
+"""Kafka clients of the workload: topics, an idempotent producer and an offset-assigned consumer.
+
+The consumer never joins a consumer group and never commits offsets to Kafka: the bronze tables hold the offsets
+(see `state`), and the consumer is assigned every partition explicitly at those offsets.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from workloads.common.platform import kafka_config
+from workloads.medallion.tables import TOPIC_PARTITIONS, TOPICS
+
+
+def ensure_topics(topics: list[str] | None = None, partitions: int = TOPIC_PARTITIONS, timeout: float = 15.0) -> None:
+    """Create the workload's topics that are missing (idempotent)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topics = topics or list(TOPICS.values())
+    admin = AdminClient(kafka_config())
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+    for topic, future in admin.create_topics(missing, request_timeout=timeout).items() if missing else ():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"cannot create Kafka topic {topic}: {exc}") from exc
+
+
+def partitions_of(topics: list[str], timeout: float = 15.0) -> dict[str, list[int]]:
+    """The partitions of each topic, from the cluster's metadata."""
+    from confluent_kafka.admin import AdminClient
+
+    metadata = AdminClient(kafka_config()).list_topics(timeout=timeout).topics
+    missing = [t for t in topics if t not in metadata]
+    if missing:
+        raise RuntimeError(f"Kafka topics missing: {', '.join(missing)}")
+    return {t: sorted(metadata[t].partitions) for t in topics}
+
+
+def producer(**overrides: Any):
+    """Idempotent producer (acks=all, no duplicates on retry), batching generously for throughput."""
+    from confluent_kafka import Producer
+
+    return Producer(kafka_config(**{
+        "enable.idempotence": True, "acks": "all", "linger.ms": 20, "batch.size": 1_000_000,
+        "queue.buffering.max.messages": 1_000_000, "compression.type": "lz4", **overrides}))
+
+
+def consumer(**overrides: Any):
+    """A consumer that is only ever `assign`ed: no group join (Tansu's is slow), no offset commits to Kafka."""
+    from confluent_kafka import Consumer
+
+    return Consumer(kafka_config(**{
+        "group.id": "dp-medallion-bronze",  # required by librdkafka; never joined
+        "enable.auto.commit": False, "enable.auto.offset.store": False, "enable.partition.eof": True,
+        "fetch.max.bytes": 100 * 1024 * 1024, "max.partition.fetch.bytes": 50 * 1024 * 1024,
+        "queued.max.messages.kbytes": 512 * 1024, "fetch.wait.max.ms": 50, **overrides}))
