@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down test plan clean
+.PHONY: setup up down test plan clean docs
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -31,3 +31,6 @@ test: setup
 
 clean:
 	rm -rf $(VENV) .dp .pytest_cache
+
+docs: setup
+	@$(BIN)/python -c "from stacks.reference import rewrite_readme; print('README.md updated' if rewrite_readme() else 'README.md up to date')"

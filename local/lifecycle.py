@@ -17,7 +17,7 @@ from local.errors import LocalError
 from local.preflight import check_all
 from local.services import Service, declare
 from local.settings import INSTANCE_ENV, LocalSettings
-from local.supervisor import STOP_WAIT_SECS, Supervisor, log_file, log_tail
+from local.supervisor import START_SECS, STOP_WAIT_SECS, Supervisor, log_file, log_tail
 from local.tables import open_catalog, row_counts
 
 NOT_RUNNING = "not running"  # service state reported when supervisord itself is not running
@@ -66,10 +66,14 @@ def _failure(service: Service, info: dict[str, Any]) -> str | None:
 
 
 def _settled(service: Service, info: dict[str, Any]) -> bool:
+    """Started for good: supervisor's startsecs covers services that keep running; one that may exit runs with
+    startsecs=0 (a quick exit 0 is success), so it gets the same grace here before counting as started."""
     state = info["statename"]
-    if service.blocking:
-        return state == "EXITED"
-    return state == "RUNNING" or (service.exits and state == "EXITED")
+    if service.exits and state == "EXITED":
+        return True
+    if service.blocking or state != "RUNNING":
+        return False
+    return not service.exits or info["now"] - info["start"] >= START_SECS
 
 
 def _bring_up(supervisor: Supervisor, settings: LocalSettings, service: Service, console: Console) -> None:

@@ -16,6 +16,7 @@ from local.errors import LocalError
 from local.services import Service
 from local.settings import REPO, LocalSettings
 
+START_SECS = 2  # running this long counts as started
 STOP_WAIT_SECS = 30  # a job finishes its batch on SIGTERM; after this supervisor kills it
 
 
@@ -53,7 +54,7 @@ def render_config(settings: LocalSettings, services: Iterable[Service]) -> str:
             "autostart=false",
             "autorestart=false" if service.exits else "autorestart=unexpected",
             "exitcodes=0",
-            f"startsecs={0 if service.exits else 2}",
+            f"startsecs={0 if service.exits else START_SECS}",  # else a quick exit 0 counts as a failed start
             "startretries=3",
             "stopsignal=TERM",
             f"stopwaitsecs={STOP_WAIT_SECS}",
