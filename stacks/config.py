@@ -142,10 +142,74 @@ class Kafka(Model):
         return self
 
 
+class Flink(Model):
+    enabled: bool = False  # switched on per stack until every target implements it
+    taskmanagers: int = Field(1, ge=1)
+    task_slots: int = Field(2, ge=1, description="slots per taskmanager")
+    resources: Resources = Resources(cpu="500m", memory="2Gi")
+    taskmanager_resources: Resources = Resources(cpu="1", memory="4Gi")
+    checkpoint_interval_s: int = Field(60, ge=1)
+    aws_mode: Literal["eks", "managed"] = Field(
+        "eks", description="AWS only: the Flink Kubernetes Operator on EKS, or Managed Service for Apache Flink")
+
+
+class Trino(Model):
+    enabled: bool = False  # switched on per stack until every target implements it
+    workers: int = Field(1, ge=0)
+    resources: Resources = Resources(cpu="1", memory="4Gi")
+    worker_resources: Resources = Resources(cpu="1", memory="4Gi")
+    athena_workgroup: bool = Field(False, description="AWS only: also create an Athena workgroup on Glue")
+
+
+class Qdrant(Model):
+    enabled: bool = False  # switched on per stack until every target implements it
+    replicas: int = Field(1, ge=1)
+    storage_gb: int = Field(20, ge=1)
+    resources: Resources = Resources(cpu="500m", memory="2Gi")
+    api_key: SecretValue | None = Field(None, description="generated with pulumi-random when not set")
+    snapshot_schedule: str = Field("0 2 * * *", description="cron schedule of snapshots to object storage")
+
+
+class Milvus(Model):
+    enabled: bool = False
+    storage_gb: int = Field(20, ge=1)
+    resources: Resources = Resources(cpu="1", memory="4Gi")
+
+
+class SchemaRegistry(Model):
+    enabled: bool = False  # switched on per stack until every target implements it
+    replicas: int = Field(1, ge=1)
+    resources: Resources = Resources(cpu="250m", memory="512Mi")
+
+
+class Observability(Model):
+    enabled: bool = False  # switched on per stack until every target implements it
+    retention_days: int = Field(15, ge=1)
+    storage_gb: int = Field(20, ge=1)
+    resources: Resources = Resources(cpu="500m", memory="2Gi")
+    grafana_admin_password: SecretValue | None = Field(None, description="generated with pulumi-random when not set")
+    tracing_endpoint: str | None = Field(None, description="OTLP endpoint of a tracing backend (Tempo, Jaeger...)")
+    aws_mode: Literal["managed", "eks"] = Field(
+        "managed", description="AWS only: Amazon Managed Prometheus + Managed Grafana, or the Kubernetes stack on EKS")
+
+
+class Backups(Model):
+    enabled: bool = False  # switched on per stack until every target implements it
+    schedule: str = Field("0 3 * * *", description="cron schedule of PostgreSQL dumps (RDS: automated backups)")
+    retention_days: int = Field(14, ge=1)
+
+
 class Services(Model):
     object_storage: ObjectStorage = ObjectStorage()
     catalog: Catalog = Catalog()
     kafka: Kafka = Kafka()
+    flink: Flink = Flink()
+    trino: Trino = Trino()
+    qdrant: Qdrant = Qdrant()
+    milvus: Milvus = Milvus()
+    schema_registry: SchemaRegistry = SchemaRegistry()
+    observability: Observability = Observability()
+    backups: Backups = Backups()
 
 
 class ComposePorts(Model):
@@ -162,7 +226,12 @@ class Compose(Model):
     ports: ComposePorts = ComposePorts()
 
 
-VmRole = Literal["kafka", "kafka-controller", "object-storage", "catalog"]
+VmRole = Literal["kafka", "kafka-controller", "object-storage", "catalog", "flink", "trino", "qdrant", "milvus",
+                 "schema-registry", "observability", "workloads"]
+# The VM role that runs each service (a service that is switched on needs at least one host with its role).
+SERVICE_ROLES = {"object_storage": "object-storage", "catalog": "catalog", "kafka": "kafka", "flink": "flink",
+                 "trino": "trino", "qdrant": "qdrant", "milvus": "milvus", "schema_registry": "schema-registry",
+                 "observability": "observability"}
 
 
 class VmHost(Model):
@@ -274,9 +343,9 @@ class PlatformConfig(Model):
         if self.target == "aws" and self.aws is None:
             raise _KeyError("aws.region", "the aws target needs an aws section with a region")
         if self.target == "vm":
-            for role in ("kafka", "object-storage", "catalog"):
-                if not self.vm.with_role(role):
-                    raise _KeyError("vm.hosts", f"no host has the role {role!r}")
+            for service, role in SERVICE_ROLES.items():
+                if getattr(self.services, service).enabled and not self.vm.with_role(role):
+                    raise _KeyError("vm.hosts", f"no host has the role {role!r} (services.{service} is enabled)")
         kafka = self.services.kafka
         if self.environment == "prod" and kafka.enabled:
             if kafka.brokers < 3:
