@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 up: setup
 	@$(BIN)/dp local up
 
-down: setup
-	@$(BIN)/dp local down
+down:
+	@if [ -x $(BIN)/dp ]; then $(BIN)/dp local down; else echo "Nothing to stop: $(BIN)/dp is not installed."; fi
 
 plan: setup
 	@$(BIN)/dp plan $(or $(STACK),dev)

@@ -17,6 +17,19 @@ from stacks.versions import Versions
 
 
 @dataclass(frozen=True)
+class MetricsEndpoint:
+    """Where Prometheus scrapes a service. `job` is the `job` label of every series it yields (alert rules and
+    dashboards select on it); `targets` are `host:port` as reached from inside the target (compose service names,
+    VM addresses, cluster DNS names). On Kubernetes, `selector` (Service labels) and `port` (the Service's port
+    name) let a ServiceMonitor follow the pods behind the Service instead of one static address."""
+    job: str
+    targets: tuple[str, ...]
+    path: str = "/metrics"
+    selector: dict[str, str] | None = None
+    port: str | None = None
+
+
+@dataclass(frozen=True)
 class ServiceArgs:
     """What every adapter receives: its settings section, the target substrate and the pinned versions."""
     settings: Any

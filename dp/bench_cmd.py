@@ -29,3 +29,26 @@ def report(title: str, figures: dict[str, Any], as_json: bool) -> None:
     for name, value in rows("", figures):
         table.add_row(name, value)
     Console().print(table)
+
+
+@app.command()
+def vector(n: int = typer.Option(100_000, "--n", help="vectors per backend"),
+           dim: int = typer.Option(384, "--dim", help="vector dimension"),
+           queries: int = typer.Option(500, "--queries", help="top-10 queries timed per backend"),
+           as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
+    """Embedded vector backends: insert rate, index build, search p50/p99 and recall@10 vs numpy exact search."""
+    from benchmarks.vector import run
+
+    report("vector backends (clustered vectors)", run(n=n, dim=dim, queries=queries, show_progress=not as_json),
+           as_json)
+
+
+@app.command("mcp")
+def mcp(calls: int = typer.Option(2000, "--calls", help="tool calls per phase (sequential, then concurrent)"),
+        clients: int = typer.Option(50, "--clients", help="concurrent MCP clients"),
+        as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
+    """MCP server: metadata tool-call latency p50/p99 over streamable HTTP, sequential and concurrent, vs /healthz."""
+    from benchmarks.mcp import run
+
+    report("MCP tool calls over streamable HTTP (ms)", run(calls=calls, clients=clients, progress=not as_json),
+           as_json)

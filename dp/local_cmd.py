@@ -3,6 +3,7 @@ jobs under supervisord) on this machine. Configuration comes from the environmen
 from __future__ import annotations
 
 import json
+import signal
 
 import typer
 from rich.console import Console
@@ -46,10 +47,12 @@ def up(detach: bool = typer.Option(False, "--detach", "-d",
         return
     console.print("Attached: live status below. Ctrl-C stops the platform (data stays on disk).")
     try:
-        _run(lambda: lifecycle.attach(settings, console, lambda state: summary.status_view(state, record)))
+        lifecycle.attach(settings, console, lambda state: summary.status_view(state, record))
     except KeyboardInterrupt:
         console.print()
-    _run(lambda: lifecycle.down(settings, console))
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half of it running
+        _run(lambda: lifecycle.down(settings, console))
 
 
 @app.command()

@@ -50,7 +50,7 @@ def up(settings: LocalSettings, console: Console, services: list[Service] | None
     except BaseException:
         if started_here:
             with console.status("stopping what was started"):
-                _stop(settings)
+                stop_all(settings)
         raise
 
 
@@ -157,7 +157,11 @@ def attach(settings: LocalSettings, console: Console, render, every: float = 2.0
     with _sigterm_as_interrupt(), Live(render(previous), console=console, auto_refresh=False) as live:
         while True:
             time.sleep(every)
-            current = status(settings, catalog)
+            try:
+                current = status(settings, catalog)
+            except LocalError as exc:  # e.g. the catalog busy for a moment: say so and keep watching
+                live.console.print(f"[yellow]![/] {exc.message}")
+                continue
             for name, state in current["services"].items():
                 if state != previous["services"].get(name) and state not in ("RUNNING", "EXITED"):
                     live.console.print(f"[yellow]![/] {name} is {state}: see {log_file(settings, name)}")
@@ -181,7 +185,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def down(settings: LocalSettings, console: Console, purge: bool = False) -> None:
     """Stop everything of this state dir (idempotent); with `purge`, also delete its data."""
     with console.status("stopping services (each finishes its current batch)"):
-        stopped, strays = _stop(settings)
+        stopped, strays = stop_all(settings)
     if stopped:
         console.print(f"[green]✓[/] stopped the platform in {settings.home}")
     if strays:
@@ -195,7 +199,8 @@ def down(settings: LocalSettings, console: Console, purge: bool = False) -> None
         console.print(f"Data kept in {settings.home} (`dp local down --purge` deletes it).")
 
 
-def _stop(settings: LocalSettings) -> tuple[bool, int]:
+def stop_all(settings: LocalSettings) -> tuple[bool, int]:
+    """(whether supervisord was running, how many stray processes had to be ended)."""
     supervisor = Supervisor(settings)
     stopped = supervisor.alive()
     if stopped:

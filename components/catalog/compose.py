@@ -8,9 +8,11 @@ import json
 import pulumi
 import pulumi_random as random
 
+from components.base import MetricsEndpoint
 from components.catalog import CatalogArgs, CatalogEndpoints
 
 PORT = 8181
+METRICS_PORT = 9000  # Lakekeeper's Prometheus endpoint (LAKEKEEPER__METRICS_PORT)
 
 
 def generated_secret(name: str, parent: pulumi.Resource, length: int = 32) -> pulumi.Output[str]:
@@ -31,15 +33,19 @@ def warehouse_request(args: CatalogArgs, access_ref: str, secret_ref: str) -> st
     })
 
 
-def bootstrap_script(base: str, body: str) -> str:
-    """Idempotent: a second run finds the server bootstrapped (4xx) and the warehouse present (409)."""
+def bootstrap_script(base: str, body: str, dollar: str = "$$") -> str:
+    """Idempotent: a second run finds the server bootstrapped (4xx) and the warehouse present (409).
+    `body` is curl's `-d` value: the JSON itself, or `@path` of a file holding it; `dollar` is how a shell `$` is
+    written (`$$` inside a compose file, `$` in a plain script)."""
+    d = dollar
     return "\n".join([
         f"curl -sS -o /dev/null -X POST {base}/management/v1/bootstrap -H 'Content-Type: application/json' "
         "-d '{\"accept-terms-of-use\": true}' || true",
-        f"code=$$(curl -sS -o /tmp/out -w '%{{http_code}}' -X POST {base}/management/v1/warehouse "
+        f"code={d}(curl -sS -o /tmp/out -w '%{{http_code}}' -X POST {base}/management/v1/warehouse "
         f"-H 'Content-Type: application/json' -d '{body}')",
         "cat /tmp/out; echo",
-        'case "$$code" in 2??|409) echo "warehouse ready ($$code)";; *) echo "warehouse creation failed: $$code"; exit 1;; esac',
+        f'case "{d}code" in 2??|409) echo "warehouse ready ({d}code)";; *) echo "warehouse creation failed: {d}code"; '
+        "exit 1;; esac",
     ])
 
 
@@ -88,4 +94,5 @@ def deploy(name: str, args: CatalogArgs, parent: pulumi.Resource) -> CatalogEndp
                       "s3.endpoint": args.storage.endpoint, "s3.region": args.storage.region,
                       "s3.path-style-access": "true", "s3.access-key-id": keys[0], "s3.secret-access-key": keys[1]})
     return CatalogEndpoints(type="rest", uri=uri, warehouse=settings.warehouse, properties=properties,
-                            namespaces=settings.namespaces)
+                            namespaces=settings.namespaces,
+                            metrics=(MetricsEndpoint("catalog", (f"{name}:{METRICS_PORT}",)),))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.base import Service, ServiceArgs
+from components.base import MetricsEndpoint, Service, ServiceArgs
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class KafkaEndpoints:
     security_protocol: str = "PLAINTEXT"  # SASL_SSL on MSK
     sasl_mechanism: str | None = None  # OAUTHBEARER (MSK IAM) on AWS
     topics: tuple[str, ...] = field(default=())
+    metrics: tuple[MetricsEndpoint, ...] = ()  # what Prometheus scrapes (components/observability)
 
     def env(self) -> dict[str, pulumi.Input[str]]:
         env = {"DP_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, "DP_KAFKA_SECURITY_PROTOCOL": self.security_protocol}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.base import Service, ServiceArgs
+from components.base import MetricsEndpoint, Service, ServiceArgs
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class StorageEndpoints:
     secret_access_key: pulumi.Input[str] | None = None  # secret
     path_style: bool = True
     kms_key_arn: pulumi.Input[str] | None = None  # AWS: the key the buckets are encrypted with
+    metrics: tuple[MetricsEndpoint, ...] = ()  # what Prometheus scrapes (components/observability)
 
     def outputs(self) -> dict:
         return {"endpoint": self.endpoint, "region": self.region, "buckets": self.buckets,

@@ -7,9 +7,11 @@ import json
 import pulumi
 import pulumi_random as random
 
+from components.base import MetricsEndpoint
 from components.object_storage import ObjectStorageArgs, StorageEndpoints
 
 S3_PORT = 8333
+METRICS_PORT = 9327  # SeaweedFS's Prometheus endpoint (`-metricsPort`)
 
 
 def credentials(name: str, parent: pulumi.Resource) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
@@ -45,7 +47,7 @@ def deploy(name: str, args: ObjectStorageArgs, parent: pulumi.Resource) -> Stora
     project.add_service(name, {
         "image": image, "restart": "unless-stopped", "hostname": name,
         "command": ["server", "-dir=/data", "-ip.bind=0.0.0.0", "-s3", f"-s3.port={S3_PORT}",
-                    "-s3.config=/etc/seaweedfs/s3.json"],
+                    "-s3.config=/etc/seaweedfs/s3.json", f"-metricsPort={METRICS_PORT}"],
         "ports": [project.port(project.settings.ports.s3, S3_PORT)],
         "configs": [{"source": f"{name}-identities", "target": "/etc/seaweedfs/s3.json"}],
         "volumes": [f"{name}-data:/data"],
@@ -60,4 +62,5 @@ def deploy(name: str, args: ObjectStorageArgs, parent: pulumi.Resource) -> Stora
     })
     return StorageEndpoints(endpoint=f"http://{name}:{S3_PORT}", region="us-east-1",
                             buckets={b: b for b in settings.buckets}, access_key_id=access_key,
-                            secret_access_key=secret_key, path_style=True)
+                            secret_access_key=secret_key, path_style=True,
+                            metrics=(MetricsEndpoint("object-storage", (f"{name}:{METRICS_PORT}",)),))

@@ -35,6 +35,9 @@ BAD = [
     ({"target": "aws"}, "dataplatform:aws.region", "needs an aws section"),
     ({"target": "compose", "services": {"kafka": {"topics": [{"name": "t", "replication": 3}]}}},
      "dataplatform:services.kafka", "exceeds brokers"),
+    ({"target": "aws", "environment": "prod", "aws": {"region": "eu-west-1"},
+      "services": {"kafka": {"brokers": 3}}}, "dataplatform:services.kafka.controllers", "at least 3 KRaft"),
+    ({"target": "vm", "vm": {"hosts": [HOST], "data_dir": "data"}}, "dataplatform:vm.data_dir", "should match"),
     ({"target": "compose", "services": {"object_storage": {"enabled": False}}},
      "dataplatform:services.object_storage.enabled", "warehouse on object storage"),
 ]

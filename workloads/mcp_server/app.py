@@ -72,8 +72,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or Settings.from_env()
     service = service or Service(settings)
     mcp = build_mcp(service, TRANSPORT)
+    # Creates the session manager for /mcp. JSON responses: a tool call is answered in the request's own
+    # task instead of through an SSE stream (no server-to-client requests are needed by these tools).
     mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=transport_security(settings),
-                            host=settings.host)  # creates the session manager configured for /mcp
+                            host=settings.host, json_response=True)
     session_manager = mcp.session_manager
 
     @contextlib.asynccontextmanager

@@ -55,6 +55,17 @@ class CatalogCache:
         self._names = (now, names)
         return names
 
+    def in_memory(self, table: str | None = None) -> bool:
+        """Whether the table list (and `table`, given as namespace.table) can be answered without I/O now."""
+        now = self._clock()
+        if not self._names or now - self._names[0] >= self.ttl:
+            return False
+        if table is None:
+            return True
+        entry = self._tables.get(table) or next(
+            (e for n, e in self._tables.items() if n.lower() == table.lower()), None)
+        return entry is not None and now - entry.checked_at < self.ttl
+
     def resolve(self, namespace: str | None, table: str) -> str:
         """The catalog name of a reference (case-insensitive; an unqualified name must be unique)."""
         wanted = f"{namespace}.{table}".lower() if namespace else None
@@ -98,7 +109,7 @@ class CatalogCache:
 
 def snapshot_model(snapshot: Any) -> Snapshot:
     summary = snapshot.summary
-    fields = {k: v for k, v in summary.items() if k != "operation"} if summary is not None else {}
+    fields = {k: v for k, v in summary.model_dump().items() if k != "operation"} if summary is not None else {}
     return Snapshot(
         snapshot_id=snapshot.snapshot_id,
         parent_id=snapshot.parent_snapshot_id,

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import ToolAnnotations
@@ -59,16 +60,25 @@ def build_mcp(service: Service, transport: str, stdio_principal: Callable[[], Pr
         except ServiceError as exc:
             raise ToolError(f"{exc.outcome}: {exc.message}") from None
 
-    @mcp.tool(annotations=READ_ONLY)
-    def list_tables(ctx: Context) -> TableList:
-        """List the Iceberg tables you may read, as namespace.table."""
-        return run(ctx, "list_tables", {}, service.list_tables)
+    async def run_metadata(ctx: Context, tool: str, args: dict[str, Any], operation: Callable[[Principal], T],
+                           table: str | None = None) -> T:
+        """Metadata answered from the cache runs on the event loop; anything that may touch the catalog runs
+        in a worker thread (the loop must not block on I/O)."""
+        if service.cache.in_memory(table):
+            return run(ctx, tool, args, operation)
+        return await anyio.to_thread.run_sync(run, ctx, tool, args, operation)
 
     @mcp.tool(annotations=READ_ONLY)
-    def describe_table(table: TableArg, ctx: Context) -> TableDescription:
+    async def list_tables(ctx: Context) -> TableList:
+        """List the Iceberg tables you may read, as namespace.table."""
+        return await run_metadata(ctx, "list_tables", {}, service.list_tables)
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def describe_table(table: TableArg, ctx: Context) -> TableDescription:
         """Describe a table: columns (with PII flags and whether you see them masked), partitioning, recent
         snapshots, row count, properties, owners, quality status and lineage upstreams (empty when unknown)."""
-        return run(ctx, "describe_table", {"table": table}, lambda p: service.describe_table(p, table))
+        return await run_metadata(ctx, "describe_table", {"table": table},
+                                  lambda p: service.describe_table(p, table), table)
 
     @mcp.tool(annotations=READ_ONLY)
     def sample_rows(table: TableArg, ctx: Context, limit: LimitArg = 10) -> RowSet:

@@ -63,7 +63,7 @@ class TableDescription(BaseModel):
     columns: list[Column]
     partitioning: list[PartitionField]
     current_snapshot_id: int | None
-    snapshots: list[Snapshot] = Field(description="most recent first (at most 20; see table_history for all)")
+    snapshots: list[Snapshot] = Field(description="most recent first (at most 5; table_history lists all)")
     snapshot_count: int
     row_count: int | None = Field(description="total-records of the current snapshot, when recorded")
     properties: dict[str, str]

@@ -1,7 +1,6 @@
 """The REST surface under /api/v1: the same operations as the MCP tools, on the same service layer, with an
-OpenAPI document (FastAPI's). Errors come back as `ErrorBody` JSON with the status of the service error."""
-from __future__ import annotations
-
+OpenAPI document (FastAPI's). Errors come back as `ErrorBody` JSON with the status of the service error.
+(No `from __future__ import annotations` here: FastAPI reads the route signatures at run time.)"""
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security

@@ -27,7 +27,7 @@ from workloads.mcp_server.stewardship import MetadataFile
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RECENT_SNAPSHOTS = 20
+RECENT_SNAPSHOTS = 5
 MAX_VECTOR_HITS = 100
 MAX_LINEAGE_DEPTH = 10
 
@@ -74,7 +74,7 @@ class Service:
         try:
             self.limiter.take(principal.name, principal.rate_limit_per_minute)
             result = operation()
-            rows = getattr(result, "row_count", None)
+            rows = _rows_returned(result)
             return result
         except ServiceError as exc:
             outcome, detail, decision = exc.outcome, exc.message, exc.decision
@@ -248,6 +248,14 @@ class Service:
 
     def close(self) -> None:
         self.audit.close()
+
+
+def _rows_returned(result: Any) -> int | None:
+    if isinstance(result, RowSet):
+        return result.row_count
+    if isinstance(result, History) and result.rows is not None:
+        return result.rows.row_count
+    return None
 
 
 def _parse_instant(value: str) -> datetime:

@@ -128,10 +128,11 @@ def plan_query(sql: str, dialect: str, resolve: Resolver, authorize: Authorizer,
     if not tables:
         raise Refused("the query reads no catalog table: name at least one (list_tables shows them)")
 
-    referenced = {c.name.lower() for c in root.find_all(exp.Column) if c.name}
+    referenced = _referenced_names(root)
     _refuse_denied_columns(root, tables)
     star = any(isinstance(s, exp.Star) and not isinstance(s.parent, exp.Count) for s in root.find_all(exp.Star))
-    star = star or any(True for _ in root.find_all(exp.Columns)) or bool(referenced & aliases)
+    star = star or any(True for _ in root.find_all(exp.Columns)) or any(  # `SELECT t FROM t`: the whole row
+        not c.table and c.name.lower() in aliases for c in root.find_all(exp.Column))
     for access in tables.values():
         visible = [c.name for c in access.columns if c.access != "denied"]
         if not visible:
@@ -140,9 +141,23 @@ def plan_query(sql: str, dialect: str, resolve: Resolver, authorize: Authorizer,
     return QueryPlan(root, tables, row_limit)
 
 
+def _referenced_names(root: exp.Expression) -> set[str]:
+    """Names that may denote columns: every identifier except table names, table aliases and column
+    qualifiers (USING lists, struct fields and output aliases included: a superset is safe)."""
+    names = set()
+    for ident in root.find_all(exp.Identifier):
+        parent = ident.parent
+        if isinstance(parent, (exp.Table, exp.TableAlias)) or (isinstance(parent, exp.Column)
+                                                               and ident.arg_key != "this"):
+            continue
+        names.add(ident.name.lower())
+    return names
+
+
 def _refuse_denied_columns(root: exp.Expression, tables: dict[str, TableAccess]) -> None:
     denied = {c.name.lower(): (t.name, c) for t in tables.values() for c in t.columns if c.access == "denied"}
-    for column in root.find_all(exp.Column):
+    using = [i for join in root.find_all(exp.Join) for i in join.args.get("using") or []]
+    for column in [*root.find_all(exp.Column), *using]:
         if column.name and column.name.lower() in denied:
             table, access = denied[column.name.lower()]
             decision = Decision(False, access.rule, f"column {table}.{access.name} is denied to this caller")

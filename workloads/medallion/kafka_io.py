@@ -56,4 +56,6 @@ def consumer(**overrides: Any):
         "group.id": "dp-medallion-bronze",  # required by librdkafka; never joined
         "enable.auto.commit": False, "enable.auto.offset.store": False, "enable.partition.eof": True,
         "fetch.max.bytes": 100 * 1024 * 1024, "max.partition.fetch.bytes": 50 * 1024 * 1024,
-        "queued.max.messages.kbytes": 512 * 1024, "fetch.wait.max.ms": 50, **overrides}))
+        # Prefetch generously: with librdkafka's default (100k messages) the fetcher stalls between consume calls.
+        "queued.min.messages": 1_000_000, "queued.max.messages.kbytes": 256 * 1024, "fetch.wait.max.ms": 50,
+        **overrides}))

@@ -11,7 +11,6 @@ table's schema in the same commit (schema evolution without a deploy, like the K
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pyarrow.json as pj
 
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CHUNK = 4096
+_READ_OPTIONS = pj.ReadOptions(block_size=16 << 20)  # fewer, larger blocks parse faster
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -117,7 +117,7 @@ def _read(values: list[bytes], schema: pa.Schema) -> pa.Table:
     joined = b"\n".join(values)
     if joined.count(b"\n") != len(values) - 1:  # a raw newline inside a record would split it
         raise pa.ArrowInvalid("a record contains a raw newline")
-    table = pj.read_json(io.BytesIO(joined),
+    table = pj.read_json(pa.BufferReader(pa.py_buffer(joined)), read_options=_READ_OPTIONS,
                          parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"))
     if table.num_rows != len(values):
         raise pa.ArrowInvalid(f"read {table.num_rows} rows from {len(values)} records")

@@ -191,7 +191,7 @@ def _openai_embedder(model: str, base_url: str | None, dim: int | None) -> OpenA
 
 def embedder_for_collection(store: VectorStore, collection: str) -> Embedder:
     """The embedder a collection was filled with; refuse to query it with a different one."""
-    store._require(collection)
+    store.require(collection)
     recorded = store.get_metadata(collection).get("embedder")
     if recorded == LOCAL_NAME:
         return local_embedder()

@@ -33,6 +33,10 @@ KEY_SEPARATOR = "|"
 APPEND_ONLY = {"append", "replace"}  # snapshot operations an incremental append scan can follow
 
 
+class TableMissing(VectorError):
+    """The table to index is not in the catalog (yet: the medallion jobs create it on their first run)."""
+
+
 class IndexSpec(BaseModel):
     """What to index: table, key, how to write a row as text, which columns to carry in the payload."""
 
@@ -187,7 +191,7 @@ def index_table(spec: IndexSpec, *, store: VectorStore | None = None, catalog: A
     try:
         table = catalog.load_table(spec.table)
     except NoSuchTableError:
-        raise VectorError(f"table {spec.table!r} does not exist in the catalog") from None
+        raise TableMissing(f"table {spec.table!r} does not exist in the catalog") from None
     schema_columns = {f.name for f in table.schema().fields}
     if missing := [c for c in spec.columns() if c not in schema_columns]:
         raise VectorError(f"{spec.table} has no column(s) {missing}; it has {sorted(schema_columns)}")

@@ -91,7 +91,7 @@ class MilvusStore(VectorStore):
     # -- metadata --------------------------------------------------------------------------------------------
 
     def get_metadata(self, name: str) -> dict[str, Any]:
-        self._require(name)
+        self.require(name)
         properties = self._client.describe_collection(name).get("properties") or {}
         return json.loads(properties.get(META_KEY, "{}"))
 
@@ -108,7 +108,7 @@ class MilvusStore(VectorStore):
     # -- points ----------------------------------------------------------------------------------------------
 
     def upsert(self, name: str, ids: Sequence[str], vectors: Any, payloads: Sequence[Mapping[str, Any]]) -> None:
-        self._require(name)
+        self.require(name)
         array = self._check_batch(ids, vectors, payloads, self.dimension(name))
         if too_long := [i for i in ids if len(i.encode()) > MAX_ID_LENGTH]:
             raise VectorError(f"point ids longer than {MAX_ID_LENGTH} bytes: {too_long[:3]}")
@@ -117,17 +117,17 @@ class MilvusStore(VectorStore):
             self._client.upsert(name, rows)
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
-        self._require(name)
+        self.require(name)
         with self._lock:
             self._client.delete(name, ids=list(ids))
 
     def count(self, name: str) -> int:
-        self._require(name)
+        self.require(name)
         result = self._client.query(name, filter="", output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
     def point_ids(self, name: str) -> set[str]:
-        self._require(name)
+        self.require(name)
         ids: set[str] = set()
         iterator = self._client.query_iterator(name, batch_size=2048, filter="", output_fields=["id"])
         try:
@@ -139,12 +139,18 @@ class MilvusStore(VectorStore):
 
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
         check_limit(limit)
-        self._require(name)
+        self.require(name)
         query = query_vector(vector, self.dimension(name))
         result = self._client.search(name, data=[query], limit=limit, filter=milvus_filter(filters),
                                      output_fields=["payload"], search_params={"params": {"ef": max(self.ef, limit)}})
         return [Hit(id=str(h["id"]), score=float(h["distance"]), payload=h["entity"].get("payload") or {})
                 for h in result[0]]
+
+    def build_index(self, name: str) -> None:
+        """Seal the growing segment so the HNSW index covers it (Milvus indexes sealed segments)."""
+        self.require(name)
+        with self._lock:
+            self._client.flush(name)
 
     def close(self) -> None:
         self._client.close()

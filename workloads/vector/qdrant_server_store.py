@@ -64,12 +64,12 @@ class QdrantServerStore(VectorStore):
             self._client.delete_collection(name)
 
     def get_metadata(self, name: str) -> dict[str, Any]:
-        self._require(name)
+        self.require(name)
         metadata = self._client.get_collection(name).config.metadata or {}
         return {"dim": self._vector_size(name), **metadata}
 
     def set_metadata(self, name: str, metadata: Mapping[str, Any]) -> None:
-        self._require(name)
+        self.require(name)
         self._client.update_collection(name, metadata=dict(metadata))
 
     def _vector_size(self, name: str) -> int:
@@ -77,13 +77,13 @@ class QdrantServerStore(VectorStore):
 
     def dimension(self, name: str) -> int:
         if name not in self._dims:
-            self._dims[name] = self._vector_size(self._require(name))
+            self._dims[name] = self._vector_size(self.require(name))
         return self._dims[name]
 
     def upsert(self, name: str, ids: Sequence[str], vectors: Any, payloads: Sequence[Mapping[str, Any]]) -> None:
         from qdrant_client import models
 
-        self._require(name)
+        self.require(name)
         array = self._check_batch(ids, vectors, payloads, self.dimension(name))
         if any(ID_KEY in p for p in payloads):
             raise VectorError(f"payload key {ID_KEY!r} is reserved")
@@ -94,15 +94,15 @@ class QdrantServerStore(VectorStore):
     def delete(self, name: str, ids: Sequence[str]) -> None:
         from qdrant_client import models
 
-        self._require(name)
+        self.require(name)
         self._client.delete(name, points_selector=models.PointIdsList(points=[point_uuid(i) for i in ids]), wait=True)
 
     def count(self, name: str) -> int:
-        self._require(name)
+        self.require(name)
         return self._client.count(name, exact=True).count
 
     def point_ids(self, name: str) -> set[str]:
-        self._require(name)
+        self.require(name)
         ids, offset = set(), None
         while True:
             records, offset = self._client.scroll(name, limit=2048, offset=offset, with_payload=[ID_KEY],
@@ -115,7 +115,7 @@ class QdrantServerStore(VectorStore):
         from qdrant_client import models
 
         check_limit(limit)
-        self._require(name)
+        self.require(name)
         response = self._client.query_points(
             name, query=query_vector(vector, self.dimension(name)), limit=limit, query_filter=client_filter(filters),
             search_params=models.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)), with_payload=True)

@@ -1,0 +1,1 @@
+"""aws policies (one per module)."""

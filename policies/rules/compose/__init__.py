@@ -1,0 +1,1 @@
+"""compose policies (one per module)."""

@@ -1,0 +1,1 @@
+"""kubernetes policies (one per module)."""

@@ -1,0 +1,1 @@
+"""vm policies (one per module)."""

@@ -1,0 +1,165 @@
+"""Every vector backend through the one `VectorStore` interface: the two embedded engines, and the deployed-Qdrant
+code (qdrant-client) run against qdrant-client's in-process emulation of the server API."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from workloads.vector.store import VectorError, open_store
+
+DIM = 16
+
+
+def _open(backend: str, tmp_path):
+    if backend == "qdrant-client":
+        from qdrant_client import QdrantClient
+
+        from workloads.vector.qdrant_server_store import QdrantServerStore
+
+        return QdrantServerStore(client=QdrantClient(":memory:"))
+    return open_store(backend, tmp_path)
+
+
+@pytest.fixture(params=["qdrant-edge", "milvus-lite", "qdrant-client"])
+def store(request, tmp_path):
+    s = _open(request.param, tmp_path)
+    yield s
+    s.close()
+
+
+def _points(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    ids = [f"row-{i}" for i in range(n)]
+    payloads = [{"colour": ["red", "green", "blue"][i % 3], "size": i % 4, "in_stock": i % 2 == 0,
+                 "price": 10.5 if i % 5 == 0 else 3.0, "name": f"item {i}"} for i in range(n)]
+    return ids, vectors, payloads
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # qdrant-client's emulation warns that it has no indexes
+def test_create_upsert_search_delete_drop(store):
+    ids, vectors, payloads = _points(60)
+    store.create_collection("things", DIM, keyword_fields=["colour"])
+    store.create_collection("things", DIM)  # idempotent with the same dimension
+    assert "things" in store.collections()
+    store.upsert("things", ids, vectors, payloads)
+    store.build_index("things")
+    assert store.count("things") == 60
+
+    hits = store.search("things", vectors[7], limit=5)
+    assert hits[0].id == "row-7" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].payload == payloads[7]  # the internal id key never leaks into payloads
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+    # Re-upserting the same ids (changed payloads) replaces points instead of adding them.
+    store.upsert("things", ids[:20], vectors[:20], [{**p, "name": "renamed"} for p in payloads[:20]])
+    assert store.count("things") == 60
+    assert store.search("things", vectors[3], limit=1)[0].payload["name"] == "renamed"
+
+    store.delete("things", ["row-1", "row-2", "no-such-row"])
+    assert store.count("things") == 58
+    assert store.point_ids("things") == set(ids) - {"row-1", "row-2"}
+
+    store.drop_collection("things")
+    assert "things" not in store.collections()
+    with pytest.raises(VectorError, match="no collection 'things'"):
+        store.search("things", vectors[0])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("filters", [{"colour": "red"}, {"size": 2}, {"in_stock": True}, {"in_stock": False},
+                                     {"price": 10.5}, {"colour": "blue", "in_stock": False}])
+def test_filtered_search_returns_only_matching_payloads(store, filters):
+    ids, vectors, payloads = _points(60, seed=1)
+    store.create_collection("things", DIM, keyword_fields=["colour"])
+    store.upsert("things", ids, vectors, payloads)
+    expected = {i for i, p in zip(ids, payloads) if all(p[k] == v for k, v in filters.items())}
+    hits = store.search("things", vectors[0], limit=60, filters=filters)
+    assert {h.id for h in hits} == expected  # all matches and nothing else
+    assert all(all(h.payload[k] == v for k, v in filters.items()) for h in hits)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_bad_requests_are_refused_with_reasons(store):
+    ids, vectors, payloads = _points(5)
+    store.create_collection("things", DIM)
+    store.upsert("things", ids, vectors, payloads)
+    with pytest.raises(VectorError, match="holds 16-d vectors, not 8-d"):
+        store.create_collection("things", 8)
+    with pytest.raises(VectorError, match="shape"):
+        store.upsert("things", ["a"], np.zeros((1, 3)), [{}])
+    with pytest.raises(VectorError, match="differ"):
+        store.upsert("things", ["a", "b"], np.zeros((1, DIM)), [{}])
+    with pytest.raises(VectorError, match="invalid filter key"):
+        store.search("things", vectors[0], filters={"colour) or (1": "x"})
+    with pytest.raises(VectorError, match="must be str, int, float or bool"):
+        store.search("things", vectors[0], filters={"colour": ["red"]})
+    with pytest.raises(VectorError, match="limit"):
+        store.search("things", vectors[0], limit=0)
+    with pytest.raises(VectorError, match="invalid collection name"):
+        store.create_collection("../escape", DIM)
+    assert store.count("things") == 5  # nothing lost
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_string_filter_values_cannot_inject(store):
+    ids, vectors, payloads = _points(6)
+    payloads[0]["name"] = 'it\'s "quoted" \\ '
+    store.create_collection("things", DIM)
+    store.upsert("things", ids, vectors, payloads)
+    assert [h.id for h in store.search("things", vectors[0], filters={"name": payloads[0]["name"]})] == ["row-0"]
+    assert store.search("things", vectors[0], filters={"name": '" or payload["size"] >= 0 or "'}) == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_metadata_round_trips_and_merges(store):
+    store.create_collection("things", DIM)
+    store.set_metadata("things", {"embedder": "local:x", "source": {"table": "gold.t", "snapshot_id": 1}})
+    store.set_metadata("things", {"source": {"table": "gold.t", "snapshot_id": 2}})
+    assert store.get_metadata("things") == {"dim": DIM, "embedder": "local:x",
+                                            "source": {"table": "gold.t", "snapshot_id": 2}}
+
+
+def test_qdrant_edge_persists_and_refuses_a_second_process(tmp_path):
+    ids, vectors, payloads = _points(30)
+    with open_store("qdrant-edge", tmp_path) as s:
+        s.create_collection("things", DIM)
+        s.upsert("things", ids, vectors, payloads)
+        s.build_index("things")
+        other = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(f"""
+                from pathlib import Path
+                from workloads.vector.store import open_store, VectorError
+                try:
+                    open_store("qdrant-edge", Path({str(tmp_path)!r})).count("things")
+                except VectorError as exc:
+                    print(exc)
+            """)], capture_output=True, text=True, timeout=120)
+        assert "open in another process" in other.stdout, other.stderr
+    with open_store("qdrant-edge", tmp_path) as reopened:  # closed: data is on disk and the lock is free
+        assert reopened.count("things") == 30
+        assert reopened.search("things", vectors[4], limit=1)[0].id == "row-4"
+
+
+def test_backend_comes_from_the_environment(monkeypatch, tmp_path):
+    from workloads.vector import store as store_module
+
+    monkeypatch.setenv("DP_VECTOR_PATH", str(tmp_path))
+    monkeypatch.setenv("DP_VECTOR_BACKEND", "milvus-lite")
+    try:
+        assert store_module.get_store().backend == "milvus-lite"
+        assert store_module.get_store() is store_module.get_store()
+        assert (tmp_path / "milvus-lite" / "milvus.db").exists()
+    finally:
+        store_module.close_stores()
+    monkeypatch.setenv("DP_VECTOR_BACKEND", "pinecone")
+    with pytest.raises(VectorError, match="not one of qdrant-edge, qdrant, milvus-lite, milvus"):
+        store_module.get_store()
+    monkeypatch.setenv("DP_VECTOR_BACKEND", "qdrant")
+    monkeypatch.delenv("DP_QDRANT_URL", raising=False)
+    with pytest.raises(VectorError, match="DP_QDRANT_URL must be set"):
+        store_module.get_store()

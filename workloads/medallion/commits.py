@@ -1,0 +1,138 @@
+"""Exactly-once appends: rows and the progress they represent go into one Iceberg snapshot.
+
+Every writer here follows the same loop: load the table, read the progress committed with it, drop the rows it
+already holds, append the rest with the new progress in the snapshot summary. The tables disable pyiceberg's own
+commit retries (see `tables.TABLE_PROPERTIES`), so a concurrent commit (another writer, or maintenance) comes back
+here as `CommitFailedException` and the loop starts over from the fresh table state: a retry can never add a row
+twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+
+from workloads.medallion import state
+from workloads.medallion.catalog import table
+
+ATTEMPTS = 8
+log = structlog.get_logger()
+
+
+def arrow_schema(iceberg_schema: Any) -> pa.Schema:
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    return schema_to_pyarrow(iceberg_schema, include_field_ids=False)
+
+
+def conform(rows: pa.Table, iceberg_schema: Any) -> pa.Table:
+    """`rows` in the table's column order and types; columns the rows lack are null (optional ones only)."""
+    target = arrow_schema(iceberg_schema)
+    columns = []
+    for f in target:
+        if f.name in rows.column_names:
+            column = rows.column(f.name)
+            columns.append(column if column.type == f.type else column.cast(f.type))
+        else:
+            columns.append(pa.nulls(rows.num_rows, f.type))
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _merge_offsets(committed: dict[str, dict[int, int]], batch_end: dict[str, dict[int, int]]):
+    merged = {t: dict(parts) for t, parts in committed.items()}
+    for topic, parts in batch_end.items():
+        for p, offset in parts.items():
+            merged.setdefault(topic, {})[p] = max(merged.get(topic, {}).get(p, 0), offset)
+    return merged
+
+
+def _uncommitted(rows: pa.Table, committed: dict[str, dict[int, int]], topic_col: str, partition_col: str,
+                 offset_col: str) -> np.ndarray:
+    """Mask of the rows whose (topic, partition, offset) is at or past the committed offset."""
+    keep = np.ones(rows.num_rows, dtype=bool)
+    if not rows.num_rows or not committed:
+        return keep
+    partitions = rows.column(partition_col).to_numpy()
+    offsets = rows.column(offset_col).to_numpy()
+    topics = rows.column(topic_col)
+    distinct = topics.unique().to_pylist()
+    for topic in distinct:
+        floors = committed.get(topic)
+        if not floors:
+            continue
+        in_topic = (np.ones(rows.num_rows, dtype=bool) if len(distinct) == 1
+                    else pc.equal(topics, topic).to_numpy(zero_copy_only=False))
+        floor = np.zeros(max(max(floors), int(partitions.max())) + 1, dtype=np.int64)
+        for p, offset in floors.items():
+            floor[p] = offset
+        keep &= ~in_topic | (offsets >= floor[partitions])
+    return keep
+
+
+def append_kafka_rows(identifier: str, rows: pa.Table, batch_end: dict[str, dict[int, int]], *,
+                      topic_col: str, partition_col: str, offset_col: str,
+                      new_fields: list[pa.Field] | None = None, catalog: Any = None) -> tuple[int | None, int]:
+    """Append the rows not yet in the table and advance its Kafka offsets, in one snapshot.
+
+    Returns (snapshot id or None when there was nothing to commit, rows appended). Commits even with no rows
+    when the offsets advance (a batch of only bad records), so a restart never reads them again.
+    """
+    from pyiceberg.exceptions import CommitFailedException
+
+    for attempt in range(1, ATTEMPTS + 1):
+        tbl = table(identifier, catalog)
+        committed = state.kafka_offsets(tbl)
+        keep = _uncommitted(rows, committed, topic_col, partition_col, offset_col)
+        merged = _merge_offsets(committed, batch_end)
+        if merged == committed and not keep.any():
+            return None, 0
+        fresh = rows if keep.all() else rows.filter(pa.array(keep))
+        try:
+            snapshot_id = _append(tbl, fresh, state.offsets_property(merged), new_fields)
+            return snapshot_id, fresh.num_rows
+        except CommitFailedException as exc:
+            log.warning("commit conflict, retrying", table=identifier, attempt=attempt, error=str(exc))
+    raise RuntimeError(f"{identifier}: gave up after {ATTEMPTS} conflicting commits")
+
+
+def append_with_sources(identifier: str, build: Callable[[Any, dict[str, int]], tuple[pa.Table, dict[str, int]] | None],
+                        *, new_fields: list[pa.Field] | None = None, overwrite: bool = False,
+                        catalog: Any = None) -> tuple[int | None, int]:
+    """Append (or overwrite with) what `build(table, processed)` returns, with the new source watermarks.
+
+    `build` receives the table and the upstream snapshot ids it already holds, and returns (rows, new watermarks)
+    or None when there is nothing new; it runs again on a conflict, so it sees the state it commits against.
+    """
+    from pyiceberg.exceptions import CommitFailedException
+
+    for attempt in range(1, ATTEMPTS + 1):
+        tbl = table(identifier, catalog)
+        processed = state.source_snapshots(tbl)
+        built = build(tbl, processed)
+        if built is None:
+            return None, 0
+        rows, sources = built
+        try:
+            snapshot_id = _append(tbl, rows, state.sources_property({**processed, **sources}), new_fields, overwrite)
+            return snapshot_id, rows.num_rows
+        except CommitFailedException as exc:
+            log.warning("commit conflict, retrying", table=identifier, attempt=attempt, error=str(exc))
+    raise RuntimeError(f"{identifier}: gave up after {ATTEMPTS} conflicting commits")
+
+
+def _append(tbl: Any, rows: pa.Table, properties: dict[str, str], new_fields: list[pa.Field] | None,
+            overwrite: bool = False) -> int:
+    with tbl.transaction() as tx:
+        if new_fields:
+            with tx.update_schema() as update:
+                update.union_by_name(pa.schema(new_fields))
+        data = conform(rows, tx.table_metadata.schema())
+        if overwrite:
+            tx.overwrite(data, snapshot_properties=properties)
+        else:
+            tx.append(data, snapshot_properties=properties)
+    return tbl.metadata.current_snapshot_id
