@@ -34,3 +34,18 @@ clean:
 
 docs: setup
 	@$(BIN)/python -c "from stacks.reference import rewrite_readme; print('README.md updated' if rewrite_readme() else 'README.md up to date')"
+
+# make flink-venv: PyFlink in its own virtualenv (.venv-flink), used to plan the medallion Flink SQL in tests.
+# Separate from .venv because PyFlink pins pyarrow<17 and pyiceberg needs >=18. The pin is the `flink` extra.
+FLINK_VENV := .venv-flink
+FLINK_STAMP := $(FLINK_VENV)/.installed
+.PHONY: flink-venv
+flink-venv: $(FLINK_STAMP)
+
+$(FLINK_STAMP): pyproject.toml
+	@test -x $(FLINK_VENV)/bin/python || $(PYTHON) -m venv $(FLINK_VENV)
+	@$(FLINK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	@echo "Installing PyFlink into $(FLINK_VENV) (first run: a few minutes, ~1 GB)..."
+	@$(FLINK_VENV)/bin/python -m pip install --progress-bar on \
+		"$$($(FLINK_VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["flink"])')"
+	@touch $(FLINK_STAMP)

@@ -21,15 +21,21 @@ K = 10
 BATCH = 10_000
 
 
+CLUSTER_SIZE = 1000  # points per topic on average
+NOISE = 1.5  # per-dimension noise around a centre: same-cluster cosine ~0.3, other clusters ~0, like real
+# sentence embeddings of related vs unrelated texts; the exact top-10 must be told apart inside a cluster.
+
+
 def clustered(n: int, dim: int, queries: int, seed: int = 7):
-    """Unit vectors around n/100 random centres (like embeddings of related texts), plus held-out queries."""
+    """Unit vectors around n/CLUSTER_SIZE random centres (like embeddings of related texts), plus held-out queries."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((max(10, n // 100), dim), dtype=np.float32)
+    centres = rng.standard_normal((max(10, n // CLUSTER_SIZE), dim), dtype=np.float32)
 
     def sample(count: int):
-        points = centres[rng.integers(0, len(centres), count)] + rng.standard_normal((count, dim), dtype=np.float32)
+        noise = rng.standard_normal((count, dim), dtype=np.float32) * NOISE
+        points = centres[rng.integers(0, len(centres), count)] + noise
         return points / np.linalg.norm(points, axis=1, keepdims=True)
 
     return sample(n), sample(queries)

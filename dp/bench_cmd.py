@@ -52,3 +52,21 @@ def mcp(calls: int = typer.Option(2000, "--calls", help="tool calls per phase (s
 
     report("MCP tool calls over streamable HTTP (ms)", run(calls=calls, clients=clients, progress=not as_json),
            as_json)
+
+
+@app.command()
+def ingest(events: int = typer.Option(1_000_000, "--events", min=1, help="events produced, then ingested"),
+           as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
+    """Kafka -> bronze end to end (exactly once, validated) vs a bare pyiceberg append of the same rows."""
+    from benchmarks.ingest import run
+
+    report("Kafka -> bronze ingest", run(events=events, progress=not as_json), as_json)
+
+
+@app.command()
+def medallion(rows: int = typer.Option(1_000_000, "--rows", min=1, help="bronze rows refined"),
+              as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
+    """bronze -> silver -> gold for N bronze rows (one incremental refine round)."""
+    from benchmarks.medallion import run
+
+    report("bronze -> silver -> gold", run(rows=rows, progress=not as_json), as_json)

@@ -1,6 +1,7 @@
 """`dp plan`: what a stack would create, offline (Pulumi's mocks, no CLI, no credentials).
 
-Exit codes: 0 planned; 2 bad configuration (one paragraph naming the key, no traceback).
+Exit codes: 0 planned; 1 a mandatory policy of the policy pack (policies/) is violated; 2 bad configuration (one
+paragraph naming the key, no traceback).
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def plan(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="override dataplatform:target"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object; secret values masked"),
 ) -> None:
-    """Show, offline, exactly what a stack would create; refuse a bad config naming the key."""
+    """Show, offline, exactly what a stack would create and what the policy pack says about it; refuse a bad
+    config naming the key."""
     from stacks.loader import ConfigError, load_stack_file
 
     name, path = stack_file(stack, file)
@@ -49,10 +51,17 @@ def plan(
         err.print(f"[bold red]Configuration error[/] in {path.name}: [bold]{error.key}[/]: {error.message}",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+    from policies.evaluate import evaluate
+
+    report = evaluate(graph, config.environment)
     if as_json:
-        typer.echo(json.dumps(graph.to_json(), default=str))
-        return
-    render(graph, Console())
+        typer.echo(json.dumps({**graph.to_json(), "violations": [v.to_json() for v in report.violations],
+                               "policies_evaluated": report.policies_evaluated}, default=str))
+    else:
+        render(graph, Console())
+        render_report(report, Console())
+    if report.mandatory:
+        raise typer.Exit(1)
 
 
 def compose_services(resource) -> list[tuple[str, str]]:
@@ -94,3 +103,24 @@ def render(graph, console: Console) -> None:
     if graph.outputs:
         console.print("outputs: " + ", ".join(sorted(graph.outputs)) +
                       (f" (secret: {', '.join(sorted(graph.secret_outputs))})" if graph.secret_outputs else ""))
+
+
+def render_report(report, console: Console) -> None:
+    """The policy violations (policy, resource, message) and, once per violated policy, how to fix it."""
+    levels = f"levels from {report.config_file.name} (environment {report.environment})"
+    if not report.violations:
+        console.print(f"[bold green]policies: {report.policies_evaluated} evaluated, no violations[/] "
+                      f"[dim]({levels})[/]")
+        return
+    table = Table(title=f"policy violations ({report.policies_evaluated} policies evaluated, {levels})")
+    for column in ("level", "policy", "resource", "message"):
+        table.add_column(column, overflow="fold")
+    for v in sorted(report.violations, key=lambda v: (v.level != "mandatory", v.policy, v.resource)):
+        style = "bold red" if v.level == "mandatory" else "yellow"
+        table.add_row(f"[{style}]{v.level}[/]", v.policy, v.resource, v.message)
+    console.print(table)
+    for policy, remediation in dict((v.policy, v.remediation) for v in report.violations).items():
+        console.print(f"[bold]{policy}[/]: {remediation}", highlight=False)
+    mandatory = len(report.mandatory)
+    console.print(f"[bold red]{mandatory} mandatory violation(s): fix them before `pulumi up`[/]" if mandatory else
+                  "[yellow]advisory only: `pulumi up` would proceed[/]")

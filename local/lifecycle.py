@@ -42,8 +42,8 @@ def up(settings: LocalSettings, console: Console, services: list[Service] | None
         with console.status("starting supervisord"):
             supervisor.start(services, settings.process_env())
         started_here = True
+        _write_record(settings, services)
         console.print(f"[green]✓[/] supervisord      state dir {settings.home}")
-    _write_record(settings, services)
     try:
         for service in services:
             _bring_up(supervisor, settings, service, console)
@@ -116,8 +116,8 @@ def _write_record(settings: LocalSettings, services: list[Service]) -> None:
         "warehouse": str(settings.warehouse),
         "supervisor_conf": str(settings.supervisor_conf),
         "exports": settings.exports(),
-        "services": [{"name": s.name, "endpoint": s.endpoint, "log": str(log_file(settings, s.name)),
-                      "exits": s.exits} for s in services],
+        "services": [{"name": s.name, "endpoint": s.endpoint, "log": str(log_file(settings, s.name))}
+                     for s in services],
     }
     settings.record.write_text(json.dumps(record, indent=2))
 
@@ -243,20 +243,20 @@ def _end_strays(settings: LocalSettings) -> int:
 
 
 def _purge(settings: LocalSettings) -> None:
-    """Delete what the platform wrote (only that: DP_HOME may be a directory with other content)."""
+    """Delete the platform's data: the whole state dir if `up` created it, else only what the platform wrote
+    (DP_HOME may be a directory with other content)."""
     if not settings.uses_sqlite:  # the catalog lives elsewhere: drop our tables from it
         catalog = open_catalog(settings)
         for namespace in catalog.list_namespaces():
             for identifier in catalog.list_tables(namespace):
                 catalog.drop_table(identifier)
             catalog.drop_namespace(namespace)
+    settings.supervisor_socket.unlink(missing_ok=True)  # may live outside the state dir
+    if settings.owned_marker.exists():
+        shutil.rmtree(settings.home)
+        return
     for path in (settings.warehouse, settings.logs):
         shutil.rmtree(path, ignore_errors=True)
     sqlite_files = settings.home.glob(f"{settings.catalog_db.name}*") if settings.uses_sqlite else []
-    for path in (*sqlite_files, settings.supervisor_conf, settings.supervisor_pidfile, settings.supervisor_socket,
-                 settings.record):
+    for path in (*sqlite_files, settings.supervisor_conf, settings.supervisor_pidfile, settings.record):
         path.unlink(missing_ok=True)
-    try:
-        settings.home.rmdir()
-    except OSError:
-        pass  # not empty: someone else's files are in it

@@ -14,7 +14,10 @@ def prepare_home(settings: LocalSettings) -> None:
     """Create the state dir layout and prove it is writable."""
     home = settings.home
     try:
-        for directory in (home, settings.logs, settings.warehouse):
+        if not home.exists():
+            home.mkdir(parents=True)
+            settings.owned_marker.touch()
+        for directory in (settings.logs, settings.warehouse):
             directory.mkdir(parents=True, exist_ok=True)
         probe = home / f".write-test-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")

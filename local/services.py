@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from local.errors import LocalError
-from local.health import Check, TableHasRows, TcpPort
+from local.health import Check, Http, TableHasRows, TcpPort
 from local.settings import LocalSettings
 from local.tables import open_catalog
 
@@ -71,4 +71,13 @@ def declare(settings: LocalSettings) -> list[Service]:
             "trap 'wait; exit 0' TERM INT; while :; do "
             f"{shlex.join(medallion('maintain'))} & wait $!; sleep {settings.maintain_every} & wait $!; done"))),
     ]
+    # MCP server (REST + MCP over HTTP): keys come from the caller's environment (DP_MCP_ADMIN_KEY, ... as named
+    # in workloads/mcp_server/access.yaml); the audit log stays in the state dir.
+    mcp_port = settings.port("mcp", 8765)
+    services.append(Service(
+        name="mcp-server", command=(sys.executable, "-m", "workloads.mcp_server", "serve", "--host", "127.0.0.1",
+                                    "--port", str(mcp_port)),
+        env={"DP_MCP_AUDIT_LOG": str(settings.home / "audit" / "mcp.jsonl")},
+        checks=(Http(f"http://127.0.0.1:{mcp_port}/healthz"),), ports={"mcp": mcp_port},
+        endpoint=f"http://127.0.0.1:{mcp_port}/mcp (REST /api/v1, docs /docs)"))
     return services

@@ -114,6 +114,11 @@ class LocalSettings(BaseModel):
         return Path(tempfile.gettempdir()) / f"dp-local-{digest}.sock"
 
     @property
+    def owned_marker(self) -> Path:
+        """Present when `up` created the state dir, so `down --purge` may delete all of it."""
+        return self.home / ".created-by-dp-local"
+
+    @property
     def record(self) -> Path:
         """What `up` started, where: read by `status` and `down` (no secrets in it)."""
         return self.home / "platform.json"

@@ -105,11 +105,11 @@ def _policy_resources(graph) -> tuple[PolicyResource, list[PolicyResource]]:
     providers = {}
     for r in graph.resources:
         if r.type.startswith("pulumi:providers:"):
-            providers[r.urn] = PolicyProviderResource(r.type, unknown_checking_proxy(from_wire(r._raw)), r.urn, r.name)
+            providers[r.urn] = PolicyProviderResource(r.type, unknown_checking_proxy(from_wire(r.wire)), r.urn, r.name)
     converted = {}
     for r in graph.resources:
         provider = providers.get((r.provider or "").rsplit("::", 1)[0])
-        converted[r.urn] = PolicyResource(r.type, unknown_checking_proxy(from_wire(r._raw)), r.urn, r.name,
+        converted[r.urn] = PolicyResource(r.type, unknown_checking_proxy(from_wire(r.wire)), r.urn, r.name,
                                           _options(r.parent_urn), provider, None, [], {})
     by_name: dict[str, list[str]] = {}
     for r in graph.resources:

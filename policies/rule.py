@@ -55,8 +55,8 @@ class ResourceView:
         return value
 
     def is_secret(self, path: str) -> bool:
-        """Whether the value at `path` is (inside) a Pulumi secret."""
-        return any(path == s or path.startswith((s + ".", s + "[")) or not s for s in self.secrets)
+        """Whether the value at `path` is (inside) a Pulumi secret (the secret path "" is the whole value)."""
+        return any(not s or path == s or path.startswith((s + ".", s + "[")) for s in self.secrets)
 
     @property
     def label(self) -> str:

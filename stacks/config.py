@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from stacks.sizes import SIZES
 
@@ -312,9 +312,18 @@ class Aws(Model):
         return self
 
 
+def _pinned_images(images: dict[str, str]) -> dict[str, str]:
+    for name, image in images.items():
+        tag = image.rsplit("/", 1)[-1]
+        if ":" not in tag and "@sha256:" not in image or image.endswith(":latest"):
+            raise _KeyError(f"versions.images.{name}", f"{image!r} must be pinned to a version tag or digest, "
+                                                        "not latest or untagged")
+    return images
+
+
 class Versions(Model):
     """Overrides of versions.yaml entries, e.g. `images: {kafka: apache/kafka:4.1.2}`."""
-    images: dict[str, str] = {}
+    images: Annotated[dict[str, str], AfterValidator(_pinned_images)] = {}
     charts: dict[str, dict[str, str]] = {}
     managed: dict[str, str] = {}
 

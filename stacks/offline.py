@@ -35,21 +35,21 @@ class Resource:
     dependencies: list[str]
     custom: bool
     provider: str | None
-    _raw: dict = field(repr=False)
+    wire: dict = field(repr=False)  # the inputs exactly as the engine sends them (secret markers kept)
 
     @property
     def inputs(self) -> dict[str, Any]:
         """Inputs as the provider receives them (secrets in clear: for assertions, never for printing)."""
-        return _decode(self._raw, mask=False)
+        return _decode(self.wire, mask=False)
 
     @property
     def masked_inputs(self) -> dict[str, Any]:
-        return _decode(self._raw, mask=True)
+        return _decode(self.wire, mask=True)
 
     @property
     def secret_paths(self) -> list[str]:
         """Input paths whose values are Pulumi secrets, e.g. `environment.S3_SECRET_KEY`."""
-        return list(_secret_paths(self._raw, ""))
+        return list(_secret_paths(self.wire, ""))
 
 
 @dataclass
@@ -107,6 +107,11 @@ class _Mocks(pulumi.runtime.Mocks):
                                                     for i in (1, 2, 3)),
             },
             "aws:rds/instance:Instance": {"address": f"{name}.rds.{self.region}.amazonaws.com", "port": 5432},
+            "aws:amp/workspace:Workspace": {
+                "prometheusEndpoint": f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/ws-{name}/"},
+            "aws:grafana/workspace:Workspace": {"endpoint": f"g-{name}.grafana-workspace.{self.region}.amazonaws.com"},
+            "aws:grafana/workspaceServiceAccount:WorkspaceServiceAccount": {"serviceAccountId": f"sa-{name}"},
+            "aws:grafana/workspaceServiceAccountToken:WorkspaceServiceAccountToken": {"key": f"mock-token-{name}"},
         }.get(args.typ, {})
         if args.typ.startswith("aws:"):
             state.setdefault("arn", f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:123456789012:"
@@ -170,7 +175,7 @@ def capture(config: PlatformConfig, stack: str, program: Callable[[PlatformConfi
         Resource(type=request.type, name=request.name, urn=urn, parent=by_urn.get(request.parent),
                  parent_urn=request.parent if request.parent in by_urn else None, dependencies=[by_urn.get(d, d) for d in request.dependencies],
                  custom=request.custom, provider=request.provider or None,
-                 _raw=json_format.MessageToDict(request.object))
+                 wire=json_format.MessageToDict(request.object))
         for request, urn in monitor.captured
     ]
     return Graph(stack=stack, target=config.target, resources=resources,

@@ -10,9 +10,11 @@ import pulumi
 from components import targets
 from components.base import ServiceArgs
 from components.catalog import Catalog, CatalogArgs
+from components.flink import Flink, FlinkArgs
 from components.kafka import Kafka
 from components.object_storage import ObjectStorage
 from components.observability import Observability, ObservabilityArgs, observed
+from components.schema_registry import SchemaRegistry, SchemaRegistryArgs
 from stacks.config import PlatformConfig
 from stacks.versions import resolve
 
@@ -27,7 +29,7 @@ def run(config: PlatformConfig) -> dict:
                    tags=config.tags, **extra)
 
     endpoints: dict[str, object] = {}
-    storage = catalog = kafka = None
+    storage = catalog = kafka = flink = registry = None
     if services.object_storage.enabled:
         storage = ObjectStorage("storage", args(services.object_storage))
         endpoints["object_storage"] = storage.endpoints.outputs()
@@ -37,9 +39,18 @@ def run(config: PlatformConfig) -> dict:
     if services.kafka.enabled:
         kafka = Kafka("kafka", args(services.kafka))
         endpoints["kafka"] = kafka.endpoints.outputs()
+    if services.flink.enabled:
+        flink = Flink("flink", args(services.flink, FlinkArgs, storage=storage and storage.endpoints,
+                                    kafka=kafka and kafka.endpoints, catalog=catalog and catalog.endpoints))
+        endpoints["flink"] = flink.endpoints.outputs()
+    if services.schema_registry.enabled:
+        registry = SchemaRegistry("schema-registry", args(
+            services.schema_registry, SchemaRegistryArgs, kafka=kafka and kafka.endpoints,
+            topics=tuple(t.name for t in services.kafka.topics)))
+        endpoints["schema_registry"] = registry.endpoints.outputs()
     if services.observability.enabled:  # last: it scrapes what the services above expose
         observability = Observability("observability", args(
-            services.observability, ObservabilityArgs, targets=observed(storage, catalog, kafka),
+            services.observability, ObservabilityArgs, targets=observed(storage, catalog, kafka, flink, registry),
             kafka=kafka.endpoints if kafka else None, kafka_brokers=services.kafka.brokers if kafka else 0))
         endpoints["observability"] = observability.endpoints.outputs()
     substrate.finalize()

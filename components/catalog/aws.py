@@ -68,6 +68,7 @@ def rds(name: str, args: CatalogArgs, parent: pulumi.Resource, password: pulumi.
                                   opts=foundation.opts(parent))
     security_group = foundation.data_security_group(f"{name}-db", on_kubernetes.DB_PORT, "Catalog PostgreSQL",
                                                     parent)
+    foundation.allow_from_pods(f"{name}-db", on_kubernetes.DB_PORT, {"app.kubernetes.io/name": name}, parent)
     return aws.rds.Instance(
         f"{name}-db", identifier=identifier, engine="postgres",
         engine_version=args.versions.managed["rds_postgres_version"],

@@ -48,10 +48,11 @@ def deploy(name: str, args: KafkaArgs, parent: pulumi.Resource) -> KafkaEndpoint
     subnets = foundation.private_subnet_ids[:client_subnet_count(kafka.brokers, len(foundation.private_subnet_ids))]
     version = args.versions.managed["msk_kafka_version"]
     cluster_name = f"{foundation.prefix}-{name}"
-    configuration = aws.msk.Configuration(f"{name}-configuration", name=cluster_name, kafka_versions=[version],
+    configuration = aws.msk.Configuration(f"{name}-configuration", kafka_versions=[version],
                                           server_properties=server_properties(kafka),
                                           description="Data platform broker defaults", opts=foundation.opts(parent))
     security_group = foundation.data_security_group(name, IAM_PORT, "Kafka (SASL/IAM over TLS)", parent)
+    foundation.allow_from_pods(name, IAM_PORT, {}, parent)  # any workload of the namespace may produce/consume
     logs = foundation.log_group(f"{name}-broker-logs", f"/aws/msk/{cluster_name}", parent)
     cluster = aws.msk.Cluster(
         f"{name}-cluster", cluster_name=cluster_name, kafka_version=version, number_of_broker_nodes=kafka.brokers,

@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+from stacks.config import Resources
+
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
 PROMETHEUS_EXPORT_PORT = 8889  # the workloads' metrics, re-exported
 TELEMETRY_PORT = 8888  # the collector's own metrics
 HEALTH_PORT = 13133
+RESOURCES = Resources(cpu="250m", memory="512Mi")  # a collector batches and forwards; it keeps no data
 
 
 def tracing_exporter(endpoint: str) -> tuple[str, dict[str, Any]]:
@@ -31,6 +34,13 @@ def tracing_exporter(endpoint: str) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"services.observability.tracing_endpoint: {endpoint!r}: use host:port (gRPC) or an "
                          "http(s):// URL (OTLP/HTTP)")
     return "otlphttp/tracing", {"endpoint": endpoint.rstrip("/"), "tls": {"insecure": insecure}}
+
+
+def tracing_port(endpoint: str) -> int:
+    """The TCP port the collector dials to reach the tracing backend (for egress rules)."""
+    name, settings = tracing_exporter(endpoint)
+    parsed = urlparse(settings["endpoint"] if "://" in settings["endpoint"] else f"grpc://{settings['endpoint']}")
+    return parsed.port or {"https": 443, "http": 80}.get(parsed.scheme, OTLP_GRPC_PORT)
 
 
 def mebibytes(quantity: str) -> int:

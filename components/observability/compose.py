@@ -5,9 +5,8 @@ passes `$labels` and `$__rate_interval` through untouched; the Grafana admin pas
 reaches the container as a secret variable."""
 from __future__ import annotations
 
-import yaml
-
 import pulumi
+import yaml
 
 from components.base import MetricsEndpoint
 from components.observability import ObservabilityArgs, ObservabilityEndpoints, assets, collector, grafana
@@ -93,7 +92,7 @@ def deploy(name: str, args: ObservabilityArgs, parent: pulumi.Resource) -> Obser
     }, volumes=(f"{grafana_service}-data",))
 
     collector_settings = collector.collector_config(tracing_endpoint=settings.tracing_endpoint,
-                                                    memory=settings.resources.memory)
+                                                    memory=collector.RESOURCES.memory)
     project.add_config(f"{name}-collector-config",
                        assets.compose_literal(yaml.safe_dump(collector_settings, sort_keys=False)))
     project.add_service(collector_service, {
@@ -105,7 +104,7 @@ def deploy(name: str, args: ObservabilityArgs, parent: pulumi.Resource) -> Obser
         # The image is distroless (no shell, no wget): nothing inside can probe it. Prometheus scrapes it
         # (`up{job="otel-collector"}`, alert ScrapeTargetDown) and compose restarts it if it exits.
         "healthcheck": {"disable": True},
-        "deploy": project.deploy(settings.resources),
+        "deploy": project.deploy(collector.RESOURCES),
     })
 
     if exporter:

@@ -11,7 +11,8 @@
   machine running Pulumi needs the AWS CLI and, with a private endpoint, a route into the VPC), with a
   KMS-encrypted gp3 storage class; services AWS does not manage run there with the Kubernetes adapters.
 - Data services get security groups that admit only the EKS cluster security group and the `clients` group (attach
-  it to anything else in the VPC that needs the platform); nothing is open to 0.0.0.0/0.
+  it to anything else in the VPC that needs the platform); nothing is open to 0.0.0.0/0. The namespace's
+  default-deny egress is opened for HTTPS (AWS APIs have no fixed addresses) and per data service port.
 - Workloads reach S3, MSK and Glue with an IAM role, never keys: adapters `grant()` what their service needs, and
   `finalize()` creates the role and the `dataplatform-workloads` service account that assumes it (IRSA).
 Every taggable resource carries `config.tags` (owner, environment, cost-center, ...).
@@ -21,7 +22,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -68,6 +68,9 @@ def policy_document(statements: pulumi.Input[list]) -> pulumi.Output[str]:
 
 
 class AwsFoundation(pulumi.ComponentResource):
+    """Network, key and EKS for one stack, plus the helpers the AWS adapters use (`opts`, `tagged`, `grant`,
+    `data_security_group`, `allow_from_pods`, `log_group`, `irsa_role`) and the `kubernetes` substrate on EKS."""
+
     kind = "aws"
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None):
@@ -97,6 +100,8 @@ class AwsFoundation(pulumi.ComponentResource):
             storage_class={"name": STORAGE_CLASS, "provisioner": "ebs.csi.aws.com",
                            "parameters": {"type": "gp3", "encrypted": "true", "kmsKeyId": self.kms_key.arn}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group, self.ebs_csi]))
+        # AWS APIs (S3 through the gateway endpoint, STS for IRSA, Glue, MSK's control plane) have no fixed addresses
+        self.kubernetes.allow_egress(f"{name}-aws-apis", {}, ["0.0.0.0/0"], (443,), self.kubernetes)
 
     # -- helpers adapters use --------------------------------------------------------------------------------
     def opts(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
@@ -122,6 +127,12 @@ class AwsFoundation(pulumi.ComponentResource):
                 ip_protocol="tcp", from_port=port, to_port=port, description=f"{description} from {source}",
                 tags=self.tagged(), opts=self.opts(parent))
         return group
+
+    def allow_from_pods(self, name: str, port: int, pod_labels: dict[str, str], parent: pulumi.Resource) -> None:
+        """Open the namespace's default-deny egress towards a data service in the VPC (its security group decides
+        the rest); an existing VPC's range is not known here, so there the port is opened towards any address."""
+        cidr = self.settings.vpc_cidr if not self.settings.existing_vpc_id else "0.0.0.0/0"
+        self.kubernetes.allow_egress(name, pod_labels, [cidr], (port,), parent)
 
     def log_group(self, name: str, log_name: str, parent: pulumi.Resource, **kwargs) -> aws.cloudwatch.LogGroup:
         return aws.cloudwatch.LogGroup(name, name=log_name, retention_in_days=self.log_retention_days,

@@ -192,6 +192,14 @@ class KubernetesCluster(pulumi.ComponentResource):
             "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
                         "ports": [{"protocol": "TCP", "port": port} for port in KUBE_API_PORTS]}]}, parent)
 
+    def allow_egress(self, name: str, pod_labels: dict[str, str], cidrs: list[str] | tuple[str, ...],
+                     ports: tuple[int, ...], parent: pulumi.Resource) -> None:
+        """Let pods (`{}`: all of the namespace) reach `ports` outside the cluster, e.g. managed AWS services."""
+        self._policy(f"{name}-egress", f"{name}-egress", {
+            "podSelector": {"matchLabels": pod_labels} if pod_labels else {}, "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs],
+                        "ports": [{"protocol": "TCP", "port": port} for port in ports]}]}, parent)
+
     def expose(self, name: str, pod_labels: dict[str, str], ports: tuple[int, ...], parent: pulumi.Resource) -> None:
         """Let clients outside the namespace (`kubernetes.allowed_ingress_cidrs`) reach a service's ports."""
         if not self.settings.allowed_ingress_cidrs:

@@ -6,6 +6,7 @@ import functools
 import importlib
 import inspect
 import json
+import warnings
 from typing import Any
 
 from policies.rule import ResourceView, StackView
@@ -53,8 +54,10 @@ def taggable(type_: str) -> bool | None:
     (The stack program has already imported the module, so this costs nothing under `dp plan`.)"""
     try:
         _, module, cls = type_.split(":")
-        module = importlib.import_module(f"pulumi_aws.{module.split('/')[0].replace('-', '_')}")
-        resource_cls = getattr(module, cls)
+        with warnings.catch_warnings():  # importing a service module warns about its deprecated resources
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module(f"pulumi_aws.{module.split('/')[0].replace('-', '_')}")
+            resource_cls = getattr(module, cls)
         return "tags" in inspect.signature(resource_cls._internal_init).parameters
     except (ValueError, ImportError, AttributeError):
         return None

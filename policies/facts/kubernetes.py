@@ -33,7 +33,9 @@ def pod_labels(resource: ResourceView) -> dict[str, str]:
 
 
 def pod_annotations(resource: ResourceView) -> dict[str, str]:
-    path = "metadata.annotations" if resource.type == "kubernetes:core/v1:Pod" else "spec.template.metadata.annotations"
+    path = {"kubernetes:core/v1:Pod": "metadata.annotations",
+            "kubernetes:batch/v1:CronJob": "spec.jobTemplate.spec.template.metadata.annotations"}.get(
+        resource.type, "spec.template.metadata.annotations")
     annotations = resource.get(path)
     return annotations if isinstance(annotations, dict) else {}
 

@@ -38,6 +38,8 @@ BAD = [
     ({"target": "aws", "environment": "prod", "aws": {"region": "eu-west-1"},
       "services": {"kafka": {"brokers": 3}}}, "dataplatform:services.kafka.controllers", "at least 3 KRaft"),
     ({"target": "vm", "vm": {"hosts": [HOST], "data_dir": "data"}}, "dataplatform:vm.data_dir", "should match"),
+    ({"target": "compose", "versions": {"images": {"kafka": "apache/kafka:latest"}}},
+     "dataplatform:versions.images.kafka", "must be pinned"),
     ({"target": "compose", "services": {"object_storage": {"enabled": False}}},
      "dataplatform:services.object_storage.enabled", "warehouse on object storage"),
 ]

@@ -97,3 +97,25 @@ def test_status_of_a_platform_never_started(local_env):
     result = dp_local("status", "--json", env=local_env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"services": {}, "tables": {}}
+
+
+def test_purge_deletes_a_state_dir_it_created(tmp_path):
+    from local.preflight import prepare_home
+
+    settings = LocalSettings.from_env({"DP_HOME": str(tmp_path / "new")})
+    prepare_home(settings)
+    (settings.home / "audit").mkdir()  # written by a service
+    lifecycle._purge(settings)
+    assert not settings.home.exists()
+
+
+def test_purge_keeps_what_others_put_in_the_state_dir(tmp_path):
+    from local.preflight import prepare_home
+
+    (tmp_path / "notes.txt").write_text("mine")
+    settings = LocalSettings.from_env({"DP_HOME": str(tmp_path)})
+    prepare_home(settings)
+    settings.catalog_db.write_bytes(b"")
+    (settings.logs / "ingest.log").write_text("...")
+    lifecycle._purge(settings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -81,11 +81,22 @@ def test_incremental_and_idempotent(table, store, catalog):
     table.delete("sku = 's2'")
     reconciled = index_table(SPEC, store=store, catalog=catalog)
     assert (reconciled.mode, reconciled.deleted) == ("full", 1)
-    assert store.point_ids("products") == {"s1", "s3", "s4"}
+    stored = store.payloads("products")
+    assert set(stored) == {"s1", "s3", "s4"}
+    assert stored["s1"]["text"] == "red trail running shoes (shoes)"  # s1's later row still wins
 
-    # --full re-reads everything and changes nothing.
+    # A full re-read of an unchanged table re-embeds nothing (gold tables are rewritten on every run).
     forced = index_table(SPEC, store=store, catalog=catalog, full=True)
-    assert (forced.mode, forced.deleted, store.count("products")) == ("full", 0, 3)
+    assert (forced.mode, forced.upserted, forced.unchanged, forced.deleted) == ("full", 0, 3, 0)
+    assert store.count("products") == 3
+
+    # An overwrite (what a gold run does) changing one row: one point re-embedded, the rest kept.
+    table.overwrite(_rows(("s1", "red trail running shoes", "shoes", Decimal("64.90"), False),
+                          ("s3", "blue denim jeans", "clothing", Decimal("35.00"), False),
+                          ("s4", "crimson sneakers", "shoes", Decimal("70.00"), True)))
+    rewritten = index_table(SPEC, store=store, catalog=catalog)
+    assert (rewritten.mode, rewritten.upserted, rewritten.unchanged) == ("full", 1, 2)
+    assert store.payloads("products")["s3"]["price"] == 35.0
 
 
 def _embed(text: str):

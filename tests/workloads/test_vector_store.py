@@ -62,7 +62,9 @@ def test_create_upsert_search_delete_drop(store):
 
     store.delete("things", ["row-1", "row-2", "no-such-row"])
     assert store.count("things") == 58
-    assert store.point_ids("things") == set(ids) - {"row-1", "row-2"}
+    stored = store.payloads("things")
+    assert set(stored) == set(ids) - {"row-1", "row-2"}
+    assert stored["row-3"] == {**payloads[3], "name": "renamed"} and stored["row-40"] == payloads[40]
 
     store.drop_collection("things")
     assert "things" not in store.collections()
@@ -92,12 +94,16 @@ def test_bad_requests_are_refused_with_reasons(store):
         store.create_collection("things", 8)
     with pytest.raises(VectorError, match="shape"):
         store.upsert("things", ["a"], np.zeros((1, 3)), [{}])
+    with pytest.raises(VectorError, match="NaN"):
+        store.upsert("things", ["a"], np.full((1, DIM), np.nan), [{}])
     with pytest.raises(VectorError, match="differ"):
         store.upsert("things", ["a", "b"], np.zeros((1, DIM)), [{}])
     with pytest.raises(VectorError, match="invalid filter key"):
         store.search("things", vectors[0], filters={"colour) or (1": "x"})
     with pytest.raises(VectorError, match="must be str, int, float or bool"):
         store.search("things", vectors[0], filters={"colour": ["red"]})
+    with pytest.raises(VectorError, match="not a finite number"):
+        store.search("things", vectors[0], filters={"price": float("nan")})
     with pytest.raises(VectorError, match="limit"):
         store.search("things", vectors[0], limit=0)
     with pytest.raises(VectorError, match="invalid collection name"):
@@ -163,3 +169,16 @@ def test_backend_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("DP_QDRANT_URL", raising=False)
     with pytest.raises(VectorError, match="DP_QDRANT_URL must be set"):
         store_module.get_store()
+
+
+def test_credentials_come_from_the_environment_or_a_mounted_file(monkeypatch, tmp_path):
+    from workloads.vector.store import secret
+
+    monkeypatch.setenv("DP_MILVUS_TOKEN", "from-env")
+    assert secret("DP_MILVUS_TOKEN") == "from-env"
+    (tmp_path / "token").write_text("from-file\n")
+    monkeypatch.setenv("DP_MILVUS_TOKEN_FILE", str(tmp_path / "token"))
+    assert secret("DP_MILVUS_TOKEN") == "from-file"  # the mounted secret wins
+    monkeypatch.setenv("DP_MILVUS_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(VectorError, match="cannot read DP_MILVUS_TOKEN_FILE"):
+        secret("DP_MILVUS_TOKEN")

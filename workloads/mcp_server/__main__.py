@@ -94,7 +94,7 @@ def keygen(name: str = typer.Argument(..., help="key name, e.g. the team or agen
     err.print("API key (shown once, store it in a secret manager):")
     typer.echo(key)
     err.print("policy entry (keys:):")
-    err.print(f"  - {{name: {name}, role: {role}, sha256: {hash_key(key)}}}", markup=False)
+    err.print(f"  - {{name: {name}, role: {role}, sha256: \"{hash_key(key)}\"}}", markup=False, soft_wrap=True)
 
 
 @app.command("hash-key")

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.datastructures import Headers
@@ -72,16 +71,19 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or Settings.from_env()
     service = service or Service(settings)
     mcp = build_mcp(service, TRANSPORT)
-    # Creates the session manager for /mcp. JSON responses: a tool call is answered in the request's own
-    # task instead of through an SSE stream (no server-to-client requests are needed by these tools).
-    mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=transport_security(settings),
-                            host=settings.host, json_response=True)
-    session_manager = mcp.session_manager
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with session_manager.run():
+        # A session manager runs once, so each start of the app makes a new one (tests restart apps). JSON
+        # responses: a tool call is answered in the request's own task instead of through an SSE stream (these
+        # tools never send requests back to the client).
+        mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=transport_security(settings),
+                                host=settings.host, json_response=True)
+        async with mcp.session_manager.run():
             yield
+
+    async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        await mcp.session_manager.handle_request(scope, receive, send)
 
     app = FastAPI(title="Data platform MCP server", version="1", lifespan=lifespan,
                   description="Discover and query the platform's Iceberg tables. The same operations are MCP "
@@ -109,6 +111,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     rest.install(app, service)
     # After the REST routes: the MCP endpoint, authenticated, at exactly /mcp (no redirect to /mcp/).
-    app.router.routes.append(Route("/mcp", endpoint=Authenticated(StreamableHTTPASGIApp(session_manager), service),
+    app.router.routes.append(Route("/mcp", endpoint=Authenticated(mcp_endpoint, service),
                                    methods=["GET", "POST", "DELETE"], include_in_schema=False))
     return app

@@ -4,6 +4,8 @@ OpenAPI document (FastAPI's). Errors come back as `ErrorBody` JSON with the stat
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field
@@ -55,6 +57,19 @@ def install(app: FastAPI, service: Service) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Framework refusals (unparsable body, unknown path, wrong method) in the same shape too."""
+        body = ErrorBody(error="invalid_request" if exc.status_code < 500 else "error", detail=str(exc.detail))
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """Invalid parameters get the same error shape as every other refusal."""
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        body = ErrorBody(error="invalid_request", detail=problems or "invalid request")
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=422)
 
     def caller(request: Request, _key: str | None = Security(_api_key), _token: Any = Security(_bearer)) -> Principal:
         try:

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import defaultdict
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import structlog
+import xxhash
 
 from workloads.medallion import state
 from workloads.medallion.catalog import table
@@ -37,7 +37,7 @@ from workloads.medallion.tables import (
 )
 
 MAX_PAYLOAD_BYTES = int(os.environ.get("DP_MEDALLION_MAX_PAYLOAD_BYTES", 256 * 1024))
-BATCH_MESSAGES = 250_000
+BATCH_MESSAGES = int(os.environ.get("DP_MEDALLION_BATCH_MESSAGES", 250_000))
 _CHUNK = 1000  # messages per consume() call: larger calls are slower in confluent-kafka
 log = structlog.get_logger()
 
@@ -201,7 +201,7 @@ class BronzeIngestor:
             "_topic": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([topic])),
             "_partition": pa.array(partitions[idx]),
             "_offset": pa.array(offsets[idx]),
-            "_payload_hash": _md5_hex(batch.values, idx),
+            "_payload_hash": payload_hashes(batch.values, idx),
         }
         rows = parsed.table
         for name, column in audit.items():
@@ -214,12 +214,11 @@ class BronzeIngestor:
         return rows, quarantine, parsed.new_fields
 
 
-def _md5_hex(values: list[bytes | None], idx: np.ndarray) -> pa.Array:
-    """md5 of the raw values at `idx`, hex."""
-    md5 = hashlib.md5
-    if len(idx) == len(values):
-        return pa.array([md5(v).hexdigest() for v in values], pa.string())
-    return pa.array([md5(values[i]).hexdigest() for i in idx.tolist()], pa.string())
+def payload_hashes(values: list[bytes | None], idx: np.ndarray) -> pa.Array:
+    """xxh3-128 of the raw values at `idx`, hex (an audit fingerprint; 5x cheaper than md5 per record)."""
+    digest = xxhash.xxh3_128_hexdigest
+    chosen = values if len(idx) == len(values) else [values[i] for i in idx.tolist()]
+    return pa.array(list(map(digest, chosen)), pa.string())
 
 
 def ingest(stop: Any = None, follow: bool = False, interval: float = 1.0, catalog: Any = None,

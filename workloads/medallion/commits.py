@@ -8,7 +8,6 @@ twice.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -92,46 +91,23 @@ def append_kafka_rows(identifier: str, rows: pa.Table, batch_end: dict[str, dict
             return None, 0
         fresh = rows if keep.all() else rows.filter(pa.array(keep))
         try:
-            snapshot_id = _append(tbl, fresh, state.offsets_property(merged), new_fields)
+            snapshot_id = commit(tbl, fresh, state.offsets_property(merged), new_fields)
             return snapshot_id, fresh.num_rows
         except CommitFailedException as exc:
             log.warning("commit conflict, retrying", table=identifier, attempt=attempt, error=str(exc))
     raise RuntimeError(f"{identifier}: gave up after {ATTEMPTS} conflicting commits")
 
 
-def append_with_sources(identifier: str, build: Callable[[Any, dict[str, int]], tuple[pa.Table, dict[str, int]] | None],
-                        *, new_fields: list[pa.Field] | None = None, overwrite: bool = False,
-                        catalog: Any = None) -> tuple[int | None, int]:
-    """Append (or overwrite with) what `build(table, processed)` returns, with the new source watermarks.
-
-    `build` receives the table and the upstream snapshot ids it already holds, and returns (rows, new watermarks)
-    or None when there is nothing new; it runs again on a conflict, so it sees the state it commits against.
-    """
-    from pyiceberg.exceptions import CommitFailedException
-
-    for attempt in range(1, ATTEMPTS + 1):
-        tbl = table(identifier, catalog)
-        processed = state.source_snapshots(tbl)
-        built = build(tbl, processed)
-        if built is None:
-            return None, 0
-        rows, sources = built
-        try:
-            snapshot_id = _append(tbl, rows, state.sources_property({**processed, **sources}), new_fields, overwrite)
-            return snapshot_id, rows.num_rows
-        except CommitFailedException as exc:
-            log.warning("commit conflict, retrying", table=identifier, attempt=attempt, error=str(exc))
-    raise RuntimeError(f"{identifier}: gave up after {ATTEMPTS} conflicting commits")
-
-
-def _append(tbl: Any, rows: pa.Table, properties: dict[str, str], new_fields: list[pa.Field] | None,
-            overwrite: bool = False) -> int:
+def commit(tbl: Any, rows: pa.Table, properties: dict[str, str], new_fields: list[pa.Field] | None = None,
+           overwrite: bool = False) -> int:
+    """One snapshot on `tbl` (as loaded: a concurrent commit since then fails it) with `properties` in its
+    summary; evolves the schema first, in the same commit, when `new_fields` are given."""
     with tbl.transaction() as tx:
         if new_fields:
             with tx.update_schema() as update:
                 update.union_by_name(pa.schema(new_fields))
         data = conform(rows, tx.table_metadata.schema())
-        if overwrite:
+        if overwrite and tx.table_metadata.current_snapshot() is not None:
             tx.overwrite(data, snapshot_properties=properties)
         else:
             tx.append(data, snapshot_properties=properties)

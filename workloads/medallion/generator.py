@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -35,7 +35,7 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 class Event:
     topic: str
     key: str
-    value: dict[str, Any]
+    value: dict[str, Any] | bytes  # bytes: sent as is (tests send malformed records this way)
 
 
 def _iso(t: datetime) -> str:
@@ -166,7 +166,17 @@ class Shop:
 
 def produce(events: int, rate: float | None = None, seed: int = 7, schema_version: int = 1,
             progress: Any = None) -> dict[str, int]:
-    """Send `events` events to Kafka (idempotent producer), at most `rate` per second; returns counts per topic."""
+    """Send `events` events of the shop to Kafka, at most `rate` per second; returns counts per topic."""
+    from itertools import islice
+
+    stream = islice(Shop(seed=seed, schema_version=schema_version).events(), events)
+    return send(stream, rate=rate, progress=progress)
+
+
+def send(events: Iterable[Event], rate: float | None = None, progress: Any = None,
+         delivered: list[tuple[str, int, int]] | None = None) -> dict[str, int]:
+    """Send events with the idempotent producer; fails if any is not acknowledged. `delivered`, when given,
+    receives the (topic, partition, offset) of every event as the broker acknowledged it."""
     from confluent_kafka import KafkaException
 
     from workloads.medallion.kafka_io import ensure_topics, producer
@@ -175,32 +185,35 @@ def produce(events: int, rate: float | None = None, seed: int = 7, schema_versio
     out = producer()
     failures: list[str] = []
 
-    def delivered(err: Any, _msg: Any) -> None:
+    def on_delivery(err: Any, msg: Any) -> None:
         if err is not None:
             failures.append(str(err))
+        elif delivered is not None:
+            delivered.append((msg.topic(), msg.partition(), msg.offset()))
 
     counts = {topic: 0 for topic in TOPICS.values()}
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     started = time.monotonic()
-    stream = Shop(seed=seed, schema_version=schema_version).events()
-    for i in range(events):
-        event = next(stream)
+    sent = 0
+    for event in events:
+        payload = event.value if isinstance(event.value, bytes) else dumps(event.value).encode()
         while True:
             try:
-                out.produce(event.topic, dumps(event.value).encode(), key=event.key.encode(), on_delivery=delivered)
+                out.produce(event.topic, payload, key=event.key.encode(), on_delivery=on_delivery)
                 break
             except BufferError:
                 out.poll(0.05)
-        counts[event.topic] += 1
-        if i % 1000 == 999:
+        counts[event.topic] = counts.get(event.topic, 0) + 1
+        sent += 1
+        if sent % 1000 == 0:
             out.poll(0)
             if progress:
-                progress(i + 1)
-        if rate and (ahead := (i + 1) / rate - (time.monotonic() - started)) > 0.01:
+                progress(sent)
+        if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0.01:
             time.sleep(ahead)
     remaining = out.flush(60)
     if remaining or failures:
         raise KafkaException(f"{remaining} events undelivered, {len(failures)} failed: {failures[:3]}")
-    if progress:
-        progress(events)
+    if progress and sent % 1000:
+        progress(sent)
     return counts

@@ -1,10 +1,10 @@
 """Rows of the quarantine tables (bronze: unreadable records; silver: rows that broke a business rule)."""
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 import pyarrow as pa
+import xxhash
 
 from workloads.medallion.commits import arrow_schema
 from workloads.medallion.tables import quarantine_schema
@@ -25,5 +25,5 @@ def quarantine_rows(at: datetime, source: str, partitions: list[int | None], off
         "reason": reasons,
         "payload": [None if p is None else p[:max_bytes] for p in payloads],
         "payload_bytes": [0 if p is None else len(p) for p in payloads],
-        "payload_hash": [None if p is None else hashlib.md5(p).hexdigest() for p in payloads],
+        "payload_hash": [None if p is None else xxhash.xxh3_128_hexdigest(p) for p in payloads],
     }, schema=arrow_schema(quarantine_schema()))

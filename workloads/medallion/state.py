@@ -57,3 +57,23 @@ def carried_state(table: Any) -> dict[str, str]:
         if value:
             props[key] = json.dumps(value)
     return props
+
+
+def snapshots_after(table: Any, snapshot_id: int | None) -> set[int]:
+    """Ids of the snapshots on the current lineage after `snapshot_id` (all of them when None)."""
+    metadata = table.metadata
+    found: set[int] = set()
+    snapshot = metadata.current_snapshot()
+    while snapshot is not None and snapshot.snapshot_id != snapshot_id:
+        found.add(snapshot.snapshot_id)
+        snapshot = metadata.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id is not None else None
+    return found
+
+
+def has_appends_after(table: Any, snapshot_id: int | None) -> bool:
+    """Whether rows were appended after `snapshot_id` (compaction and expiry add none)."""
+    from pyiceberg.table.snapshots import Operation
+
+    metadata = table.metadata
+    return any(metadata.snapshot_by_id(s).summary.operation == Operation.APPEND
+               for s in snapshots_after(table, snapshot_id))

@@ -60,9 +60,11 @@ class Field:
     doc: str = ""
 
 
-def _schema(fields: list[Field]) -> Schema:
-    return Schema(*(NestedField(i, f.name, f.type, required=f.required, doc=f.doc or None)
-                    for i, f in enumerate(fields, start=1)))
+def _schema(fields: list[Field], key: tuple[str, ...] = ()) -> Schema:
+    """An Iceberg schema; `key` becomes its identifier fields (the upsert key engines like Flink use)."""
+    ids = {f.name: i for i, f in enumerate(fields, start=1)}
+    return Schema(*(NestedField(ids[f.name], f.name, f.type, required=f.required, doc=f.doc or None) for f in fields),
+                  identifier_field_ids=[ids[name] for name in key])
 
 
 _ID = [Field("event_id", StringType(), True, "unique per event; replays carry the same id"),
@@ -111,7 +113,7 @@ AUDIT_FIELDS = [
     Field("_topic", StringType(), True),
     Field("_partition", IntegerType(), True),
     Field("_offset", LongType(), True),
-    Field("_payload_hash", StringType(), True, "md5 of the raw Kafka value, hex"),
+    Field("_payload_hash", StringType(), True, "xxh3-128 of the raw Kafka value, hex"),
 ]
 AUDIT_COLUMNS = tuple(f.name for f in AUDIT_FIELDS)
 
@@ -127,7 +129,7 @@ QUARANTINE_FIELDS = [
     Field("reason", StringType(), True, "what was wrong, for a person"),
     Field("payload", BinaryType(), False, "the raw record (truncated to the size limit when oversized)"),
     Field("payload_bytes", LongType(), True),
-    Field("payload_hash", StringType(), False, "md5 of the full raw record, hex"),
+    Field("payload_hash", StringType(), False, "xxh3-128 of the full raw record, hex"),
 ]
 
 _LINEAGE = [Field("_ingested_at", TimestamptzType(), True), Field("_partition", IntegerType(), True),
@@ -206,6 +208,10 @@ GOLD_FIELDS: dict[str, list[Field]] = {
     ],
 }
 
+# The key of each silver and gold row (Iceberg identifier fields).
+SILVER_KEY = ("event_id",)
+GOLD_KEYS = {"revenue_daily": ("day", "category"), "customer_ltv": ("customer_id",), "funnel_daily": ("day",)}
+
 # Which silver tables each gold table is computed from.
 GOLD_SOURCES = {"revenue_daily": ("order_lines",), "customer_ltv": ("orders", "customers"),
                 "funnel_daily": ("clickstream",)}
@@ -232,11 +238,11 @@ def bronze_schema(entity: str) -> Schema:
 
 
 def silver_schema(entity: str) -> Schema:
-    return _schema(SILVER_FIELDS[entity])
+    return _schema(SILVER_FIELDS[entity], SILVER_KEY)
 
 
 def gold_schema(name: str) -> Schema:
-    return _schema(GOLD_FIELDS[name])
+    return _schema(GOLD_FIELDS[name], GOLD_KEYS[name])
 
 
 def quarantine_schema() -> Schema:

@@ -43,9 +43,15 @@ def index(tables: list[str] = typer.Option(None, "--table", help="table or colle
     if follow:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.update(now=True))
+    reported_missing: set[str] = set()
     while True:
-        _index_round(chosen, full=full, required=bool(tables))
-        full = False
+        try:
+            _index_round(chosen, full=full, required=bool(tables), quiet=follow, reported_missing=reported_missing)
+            full = False
+        except VectorError as exc:
+            if not follow:
+                raise _fail(str(exc)) from None
+            console.print(f"[red]error:[/red] {exc} (retrying in {interval:g}s)")  # --follow keeps going
         if not follow:
             return
         deadline = time.monotonic() + interval
@@ -55,9 +61,9 @@ def index(tables: list[str] = typer.Option(None, "--table", help="table or colle
             return
 
 
-def _index_round(chosen, *, full: bool, required: bool) -> None:
+def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_missing: set[str]) -> None:
     """Index each spec once. The store is opened for the round and closed after it: embedded engines are
-    single-process, so another process can take the collections between rounds."""
+    single-process, so another process can take the collections between rounds. `quiet`: print only changes."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workloads.common.platform import load_catalog
@@ -65,13 +71,14 @@ def _index_round(chosen, *, full: bool, required: bool) -> None:
     from workloads.vector.store import close_stores, get_store
 
     summary = Table(title="vector index")
-    for column in ("collection", "table", "mode", "snapshot", "read", "upserted", "deleted", "skipped", "s"):
-        summary.add_column(column, justify="right" if column in {"read", "upserted", "deleted", "skipped", "s"}
-                           else "left")
+    for column in ("collection", "table", "mode", "snapshot", "read", "upserted", "unchanged", "deleted", "skipped",
+                   "s"):
+        summary.add_column(column, justify="left" if column in {"collection", "table", "mode", "snapshot"}
+                           else "right")
     try:
         catalog = load_catalog()
     except Exception as exc:  # pyiceberg raises ValueError, OSError, SQLAlchemy errors... for a bad configuration
-        raise _fail(f"cannot open the Iceberg catalog: {exc}") from None
+        raise VectorError(f"cannot open the Iceberg catalog: {exc}") from None
     try:
         store = get_store()
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
@@ -84,15 +91,19 @@ def _index_round(chosen, *, full: bool, required: bool) -> None:
                 except TableMissing:
                     if required:
                         raise
-                    console.print(f"{spec.table}: not created yet, skipped")
+                    if spec.table not in reported_missing:
+                        console.print(f"{spec.table}: not created yet, skipped")
+                        reported_missing.add(spec.table)
                     continue
                 finally:
                     progress.remove_task(task)
+                reported_missing.discard(spec.table)
+                if quiet and result.mode == "up-to-date":
+                    continue
                 summary.add_row(result.collection, result.table, result.mode, str(result.snapshot_id or "-"),
-                                f"{result.rows_read:,}", f"{result.upserted:,}", f"{result.deleted:,}",
+                                f"{result.rows_read:,}", f"{result.upserted:,}", f"{result.unchanged:,}",
+                                f"{result.deleted:,}",
                                 f"{result.skipped:,}", f"{result.seconds:.2f}")
-    except VectorError as exc:
-        raise _fail(str(exc)) from None
     finally:
         close_stores()
     if summary.row_count:

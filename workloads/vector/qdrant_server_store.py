@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workloads.vector.qdrant_edge_store import DEFAULT_HNSW_EF, HNSW_EF_CONSTRUCT, HNSW_M, ID_KEY
+from workloads.vector.qdrant_edge_store import DEFAULT_HNSW_EF, ID_KEY
 from workloads.vector.store import (Filters, Hit, VectorError, VectorStore, check_filters, check_limit, check_name,
                                     point_uuid, query_vector)
 
@@ -52,9 +52,9 @@ class QdrantServerStore(VectorStore):
             if (existing := self.dimension(name)) != dim:
                 raise VectorError(f"collection {name!r} holds {existing}-d vectors, not {dim}-d")
         else:
-            self._client.create_collection(
+            self._client.create_collection(  # HNSW parameters: the server's defaults (it has the cores for them)
                 name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-                hnsw_config=models.HnswConfigDiff(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT), metadata={"dim": dim})
+                metadata={"dim": dim})
         for field in keyword_fields:
             self._client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD, wait=True)
 
@@ -101,15 +101,17 @@ class QdrantServerStore(VectorStore):
         self.require(name)
         return self._client.count(name, exact=True).count
 
-    def point_ids(self, name: str) -> set[str]:
+    def payloads(self, name: str) -> dict[str, dict[str, Any]]:
         self.require(name)
-        ids, offset = set(), None
+        found, offset = {}, None
         while True:
-            records, offset = self._client.scroll(name, limit=2048, offset=offset, with_payload=[ID_KEY],
+            records, offset = self._client.scroll(name, limit=2048, offset=offset, with_payload=True,
                                                   with_vectors=False)
-            ids.update(str((r.payload or {}).get(ID_KEY, r.id)) for r in records)
+            for record in records:
+                payload = dict(record.payload or {})
+                found[str(payload.pop(ID_KEY, record.id))] = payload
             if offset is None:
-                return ids
+                return found
 
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
         from qdrant_client import models

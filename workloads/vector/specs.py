@@ -11,8 +11,7 @@ DEFAULT_SPECS: tuple[IndexSpec, ...] = (
         collection="customers",
         table="gold.customer_ltv",
         key="customer_id",
-        text="{segment} customer from {country} with {orders} orders and {revenue} revenue; "
-             "first order {first_order_at}, last order {last_order_at}",
+        text="{segment} customer from {country} with {orders} orders and {revenue} revenue",
         payload=("customer_id", "country", "segment", "orders", "revenue", "last_order_at"),
         keyword_fields=("country", "segment"),
     ),

@@ -10,12 +10,15 @@ ones are reached by URL with an API key/token read from the environment and neve
 | qdrant                   | Qdrant server via qdrant-client         | DP_QDRANT_URL, DP_QDRANT_API_KEY      |
 | milvus                   | Milvus server via pymilvus              | DP_MILVUS_URI, DP_MILVUS_TOKEN        |
 
+Each credential can come from a file instead (`DP_QDRANT_API_KEY_FILE`, `DP_MILVUS_TOKEN_FILE`: mounted secrets).
+
 Point ids are strings chosen by the caller (the indexer derives them from a table's key column); backends that
 need UUIDs derive one deterministically, so upserting the same id twice replaces the point.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import threading
@@ -65,6 +68,8 @@ def check_filters(filters: Filters | None) -> dict[str, Scalar]:
             raise VectorError(f"invalid filter key {key!r}: payload keys are identifiers")
         if not isinstance(value, (str, int, float, bool)):
             raise VectorError(f"filter {key!r}: value must be str, int, float or bool, not {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise VectorError(f"filter {key!r}: {value} is not a finite number")
     return dict(filters)
 
 
@@ -118,8 +123,9 @@ class VectorStore(ABC):
     def count(self, name: str) -> int: ...
 
     @abstractmethod
-    def point_ids(self, name: str) -> set[str]:
-        """Every point id in the collection (the indexer's full reconcile deletes ids its table no longer has)."""
+    def payloads(self, name: str) -> dict[str, dict[str, Any]]:
+        """Every point's payload by id. The indexer's full re-read compares them with the table's rows: unchanged
+        rows are not re-embedded, ids the table no longer has are deleted."""
 
     @abstractmethod
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]: ...
@@ -164,6 +170,8 @@ class VectorStore(ABC):
             raise VectorError(f"ids ({len(ids)}), vectors ({len(array)}) and payloads ({len(payloads)}) differ")
         if any(not isinstance(i, str) or not i for i in ids):
             raise VectorError("point ids must be non-empty strings")
+        if not np.isfinite(array).all():
+            raise VectorError("vectors contain NaN or infinite values")
         return array
 
 
@@ -188,6 +196,16 @@ def _required_env(name: str) -> str:
     return value
 
 
+def secret(name: str) -> str | None:
+    """A credential from `NAME`, or from the file named by `NAME_FILE` (mounted Kubernetes/Compose secrets)."""
+    if path := os.environ.get(f"{name}_FILE"):
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError as exc:
+            raise VectorError(f"cannot read {name}_FILE: {exc.strerror}") from None
+    return os.environ.get(name) or None
+
+
 def open_store(backend: str, path: Path | None = None) -> VectorStore:
     """A store of the given backend; embedded ones under `path` (default: `default_path()/<backend>`)."""
     if backend == "qdrant-edge":
@@ -201,11 +219,11 @@ def open_store(backend: str, path: Path | None = None) -> VectorStore:
     if backend == "qdrant":
         from workloads.vector.qdrant_server_store import QdrantServerStore
 
-        return QdrantServerStore(_required_env("DP_QDRANT_URL"), os.environ.get("DP_QDRANT_API_KEY"))
+        return QdrantServerStore(_required_env("DP_QDRANT_URL"), secret("DP_QDRANT_API_KEY"))
     if backend == "milvus":
         from workloads.vector.milvus_store import MilvusStore
 
-        return MilvusStore.server(_required_env("DP_MILVUS_URI"), os.environ.get("DP_MILVUS_TOKEN"))
+        return MilvusStore.server(_required_env("DP_MILVUS_URI"), secret("DP_MILVUS_TOKEN"))
     raise VectorError(f"unknown vector backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 

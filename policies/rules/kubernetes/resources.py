@@ -9,7 +9,8 @@ def check(workload, config):
         resources = container.get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         missing = [f"requests.{k}" for k in ("cpu", "memory") if k not in requests]
-        missing += [f"limits.{k}" for k in ("memory", *(("cpu",) if config["requireCpuLimit"] else ())) if k not in limits]
+        limited = ("memory", "cpu") if config["requireCpuLimit"] else ("memory",)
+        missing += [f"limits.{k}" for k in limited if k not in limits]
         if missing:
             yield f"{label} has no {', '.join(missing)}"
 

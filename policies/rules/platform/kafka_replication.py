@@ -18,7 +18,8 @@ def check(stack, config):
                    cluster.resource.urn)
     for topic in kafka.topics(stack):
         if topic.replication is not None and topic.replication < least_replication:
-            yield f"topic {topic.name}: replication factor {topic.replication} < {least_replication}", topic.resource.urn
+            yield (f"topic {topic.name}: replication factor {topic.replication} < {least_replication}",
+                   topic.resource.urn)
         isr = topic.config.get("min.insync.replicas")
         if isr is not None and int(isr) < least_isr:
             yield f"topic {topic.name}: min.insync.replicas {isr} < {least_isr}", topic.resource.urn

@@ -36,7 +36,9 @@ def _repository(image) -> str:
 
 
 def _is_prometheus(image) -> bool:
-    return _repository(image).endswith(("prometheus/prometheus", "prom/prometheus"))
+    """Prometheus itself, or an OpenTelemetry collector (the scraper on AWS, remote-writing to AMP)."""
+    repository = _repository(image)
+    return repository.endswith(("prometheus/prometheus", "prom/prometheus")) or "opentelemetry-collector" in repository
 
 
 def _yaml_texts(resource):

@@ -2,8 +2,10 @@
 VM services with data directories, Kubernetes StatefulSets and PVCs. A backup job names what it protects with
 `dataplatform.io/backup-of: "<service or PVC>,..."`: a compose label, a Kubernetes CronJob annotation, or that
 line in a VM job's or unit's text. On Kubernetes a Velero Schedule covering the namespace or a VolumeSnapshot of
-the claim counts too. Managed AWS stores are covered by aws-rds-backups and aws-s3-versioning; Kafka's durability
-is its replication (kafka-replication), so brokers are not listed here."""
+the claim counts too. Managed AWS stores are covered by aws-rds-backups and aws-s3-versioning. Exempt by default
+(policy setting `exemptImages`, matched against the image repository's last path segment): Kafka, whose durability
+is its replication (kafka-replication); Prometheus, whose data is telemetry with a bounded retention; Grafana,
+provisioned from the repository."""
 import re
 
 from policies.facts import compose
@@ -22,12 +24,12 @@ def _names(value) -> set[str]:
     return {n.strip() for n in str(value or "").split(",") if n.strip()}
 
 
-def _is_kafka(image, environment=None) -> bool:
-    repository = str(image or "").rsplit(":", 1)[0]
-    return repository.endswith("kafka") or (isinstance(environment, dict) and "KAFKA_PROCESS_ROLES" in environment)
+def _exempt(image, config) -> bool:
+    repository = str(image or "").split("@")[0].rsplit(":", 1)[0]
+    return repository.rsplit("/", 1)[-1] in config["exemptImages"]
 
 
-def _compose(stack):
+def _compose(stack, config):
     for resource in stack.resources:
         if (project := compose.project_of(resource)) is None:
             continue
@@ -39,13 +41,13 @@ def _compose(stack):
             covered |= _names(labels.get(BACKUP_OF))
         for name, spec in project.services.items():
             volumes = [source for kind, source, _ in compose.volume_mounts(spec) if kind == "volume" and source]
-            if (volumes and not compose.is_one_shot(spec) and not _is_kafka(spec.get("image"), spec.get("environment"))
+            if (volumes and not compose.is_one_shot(spec) and not _exempt(spec.get("image"), config)
                     and not {name, *volumes} & covered):
                 yield (f"compose service {name} keeps state in {', '.join(volumes)} and nothing backs it up",
                        resource.urn)
 
 
-def _vms(stack):
+def _vms(stack, config):
     covered = set()
     for resource in stack.of_type("command:remote:Command"):
         for text in (resource.props.get("stdin"), resource.props.get("create")):
@@ -53,7 +55,7 @@ def _vms(stack):
                 covered |= _names(match)
     for resource in stack.of_type("command:remote:Command"):
         unit = unit_of(resource)
-        if unit and unit.data_paths and not _is_kafka(unit.image) and unit.service not in covered:
+        if unit and unit.data_paths and not _exempt(unit.image, config) and unit.service not in covered:
             yield (f"VM service {unit.service} on {unit.host} keeps state in {', '.join(unit.data_paths)} and "
                    "nothing backs it up", resource.urn)
 
@@ -80,8 +82,8 @@ def _kubernetes(stack):
 
 
 def check(stack, config):
-    yield from _compose(stack)
-    yield from _vms(stack)
+    yield from _compose(stack, config)
+    yield from _vms(stack, config)
     yield from _kubernetes(stack)
 
 
@@ -91,4 +93,6 @@ policy = stack_rule(
                 "and PVCs) are backed up or snapshotted.",
     remediation="Add a backup job marked `dataplatform.io/backup-of: <service>` (compose label, Kubernetes CronJob "
                 "annotation, or that line in the VM job) that copies the store to the `backups` bucket (pg_dump for "
-                "the catalog DB, an S3 sync for object storage), or a Velero Schedule for the namespace.")
+                "the catalog DB, an S3 sync for object storage), or a Velero Schedule for the namespace.",
+    config={"exemptImages": {"type": "array", "items": {"type": "string"},
+                             "default": ["kafka", "prometheus", "grafana"]}})
