@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 
+def _reload_pyiceberg_environment() -> None:
+    """pyiceberg reads PYICEBERG_* variables once, at import; make it see the ones just set."""
+    import pyiceberg.catalog
+    from pyiceberg.utils.config import Config
+
+    pyiceberg.catalog._ENV_CONFIG = Config()
+
+
 @contextmanager
 def bench_platform(kafka: bool = True) -> Iterator[dict[str, str]]:
     """A private catalog (and broker) for one benchmark run, set in this process's environment."""
@@ -37,6 +45,7 @@ def bench_platform(kafka: bool = True) -> Iterator[dict[str, str]]:
             broker, variables["DP_KAFKA_BOOTSTRAP_SERVERS"] = start_tansu(log=root / "tansu.log")
         saved = {key: os.environ.get(key) for key in variables}
         os.environ.update(variables)
+        _reload_pyiceberg_environment()
         load_catalog.cache_clear()
         try:
             yield variables
@@ -46,10 +55,20 @@ def bench_platform(kafka: bool = True) -> Iterator[dict[str, str]]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+            _reload_pyiceberg_environment()
             load_catalog.cache_clear()
             if broker is not None:
                 broker.terminate()
                 broker.wait(timeout=10)
+
+
+def quiet_logs() -> None:
+    """The jobs' per-batch log lines would drown the progress display: warnings only, on stderr."""
+    import logging
+
+    from workloads.medallion.runner import configure_logging
+
+    configure_logging(logging.WARNING)
 
 
 @contextmanager
@@ -106,6 +125,7 @@ def run(events: int = 1_000_000, seed: int = 7, progress: bool = True) -> dict[s
     from workloads.medallion.catalog import ensure_tables
     from workloads.medallion.generator import produce
 
+    quiet_logs()
     with bench_platform(kafka=True), progress_bar(progress) as bar:
         catalog = load_catalog()
         ensure_tables(catalog)

@@ -77,48 +77,37 @@ def _start_server(workdir: Path, port: int, key: str) -> subprocess.Popen:
     raise RuntimeError("server did not answer /healthz within 60 s")
 
 
-async def _baseline(url: str, calls: int, clients: int) -> tuple[list[float], list[float]]:
+async def _healthz_round_trips(url: str, clients: int, calls: int) -> list[float]:
+    """Baseline: `clients` HTTP clients (the MCP client's own library, httpx2) GET /healthz back to back."""
     import httpx2
 
-    async def loop(client, n: int, out: list[float]) -> None:
+    latencies: list[float] = []
+
+    async def loop(client: Any, n: int, out: list[float]) -> None:
         for _ in range(n):
             started = time.perf_counter()
             response = await client.get(url)
             out.append(time.perf_counter() - started)
             response.raise_for_status()
 
-    sequential: list[float] = []
-    async with httpx2.AsyncClient() as client:
-        await loop(client, 50, [])
-        await loop(client, calls, sequential)
-    concurrent: list[float] = []
-    shared = [httpx2.AsyncClient() for _ in range(clients)]
+    pool = [httpx2.AsyncClient() for _ in range(clients)]
     try:
-        await asyncio.gather(*(loop(c, 5, []) for c in shared))
-        await asyncio.gather(*(loop(c, max(1, calls // clients), concurrent) for c in shared))
+        await asyncio.gather(*(loop(c, 20, []) for c in pool))  # warm up: connections, code paths
+        await asyncio.gather(*(loop(c, calls, latencies) for c in pool))
     finally:
-        await asyncio.gather(*(c.aclose() for c in shared))
-    return sequential, concurrent
+        await asyncio.gather(*(c.aclose() for c in pool))
+    return latencies
 
 
-async def _tool_calls(url: str, key: str, calls: int, clients: int) -> tuple[list[float], list[float]]:
+async def _tool_call_round_trips(url: str, key: str, clients: int, calls: int) -> list[float]:
+    """`clients` MCP SDK clients (one session each, streamable HTTP) alternate list_tables / describe_table."""
     from contextlib import AsyncExitStack
 
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    tables: list[str] = []
-
-    async def loop(client: Any, n: int, out: list[float]) -> None:
-        for i in range(n):
-            name, args = ("list_tables", {}) if i % 2 == 0 else ("describe_table", {"table": tables[i % len(tables)]})
-            started = time.perf_counter()
-            result = await client.call_tool(name, args)
-            out.append(time.perf_counter() - started)
-            if result.is_error:
-                raise RuntimeError(f"{name} failed: {result.content}")
-
+    latencies: list[float] = []
     async with AsyncExitStack() as stack:
         sessions = []
         for _ in range(clients):
@@ -126,14 +115,48 @@ async def _tool_calls(url: str, key: str, calls: int, clients: int) -> tuple[lis
             sessions.append(await stack.enter_async_context(
                 Client(streamable_http_client(url, http_client=http), cache=None)))
         listed = await sessions[0].call_tool("list_tables", {})
-        tables += [t["name"] for t in listed.structured_content["tables"]]
-        sequential: list[float] = []
-        await loop(sessions[0], 50, [])
-        await loop(sessions[0], calls, sequential)
-        concurrent: list[float] = []
-        await asyncio.gather(*(loop(s, 4, []) for s in sessions))
-        await asyncio.gather(*(loop(s, max(2, calls // clients), concurrent) for s in sessions))
-    return sequential, concurrent
+        tables = [t["name"] for t in listed.structured_content["tables"]]
+
+        async def loop(client: Any, n: int, out: list[float]) -> None:
+            for i in range(n):
+                name, args = ("list_tables", {}) if i % 2 == 0 else ("describe_table",
+                                                                     {"table": tables[i // 2 % len(tables)]})
+                started = time.perf_counter()
+                result = await client.call_tool(name, args)
+                out.append(time.perf_counter() - started)
+                if result.is_error:
+                    raise RuntimeError(f"{name} failed: {result.content}")
+
+        await asyncio.gather(*(loop(c, 20, []) for c in sessions))  # warm up: sessions, caches, code paths
+        await asyncio.gather(*(loop(c, calls, latencies) for c in sessions))
+    return latencies
+
+
+def _client_process(kind: str, url: str, key: str, clients: int, calls: int) -> list[float]:
+    """One load-generating process (module level so a process pool can run it)."""
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if kind == "healthz":
+        return asyncio.run(_healthz_round_trips(url, clients, calls))
+    return asyncio.run(_tool_call_round_trips(url, key, clients, calls))
+
+
+def _measure(kind: str, url: str, key: str, clients: int, calls: int) -> list[float]:
+    """Latencies of `calls` calls spread over `clients` concurrent clients. The clients are spread over one
+    process per core: a Python MCP client costs more CPU per call than the server does, and one process
+    driving all of them would measure its own event loop's queue instead of the server."""
+    if clients == 1:
+        return _client_process(kind, url, key, 1, calls)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    processes = max(1, min(clients, os.cpu_count() or 1))
+    shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    per_client = max(1, calls // clients)
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_client_process, kind, url, key, share, per_client) for share in shares]
+        return [latency for future in futures for latency in future.result()]
 
 
 def run(calls: int = 2000, clients: int = CLIENTS, progress: bool = True) -> dict[str, Any]:
@@ -141,6 +164,7 @@ def run(calls: int = 2000, clients: int = CLIENTS, progress: bool = True) -> dic
     import logging
     import secrets
 
+    import psutil
     from rich.console import Console
 
     from workloads.mcp_server.sample_data import open_sql_catalog, seed
@@ -158,15 +182,22 @@ def run(calls: int = 2000, clients: int = CLIENTS, progress: bool = True) -> dic
             server = _start_server(workdir, port, key)
         try:
             base = f"http://127.0.0.1:{port}"
-            with console.status(f"baseline: GET /healthz, {calls} sequential, then {clients} clients"):
-                base_seq, base_conc = asyncio.run(_baseline(f"{base}/healthz", calls, clients))
-            with console.status(f"MCP tool calls: {calls} sequential, then {clients} clients"):
-                seq, conc = asyncio.run(_tool_calls(f"{base}/mcp", key, calls, clients))
+            phases, server_cpu = {}, {}
+            for label, kind, path in (("baseline", "healthz", "/healthz"), ("tool calls", "mcp", "/mcp")):
+                for n in (1, clients):
+                    with console.status(f"{label}: {calls} calls from {n} client{'s' if n > 1 else ''}"):
+                        before = sum(psutil.Process(server.pid).cpu_times()[:2])
+                        phases[kind, n] = _measure(kind, f"{base}{path}", key, n, calls)
+                        spent = sum(psutil.Process(server.pid).cpu_times()[:2]) - before
+                        server_cpu[kind, n] = spent * 1000 / max(1, len(phases[kind, n]))
+            seq, conc = phases["mcp", 1], phases["mcp", clients]
+            base_seq, base_conc = phases["healthz", 1], phases["healthz", clients]
         finally:
             server.terminate()
             server.wait(timeout=30)
-    console.print(f"{len(seq)} sequential and {len(conc)} concurrent tool calls; "
-                  f"{len(base_seq)} + {len(base_conc)} baseline requests")
+    console.print(f"{len(seq)} sequential and {len(conc)} concurrent tool calls, {len(base_seq)} + "
+                  f"{len(base_conc)} baseline requests; server CPU per tool call {server_cpu['mcp', 1]:.2f} ms "
+                  f"sequential, {server_cpu['mcp', clients]:.2f} ms concurrent (incl. warm-up)")
     return {
         "sequential": _percentiles(seq),
         "concurrent": {"clients": clients, **_percentiles(conc)},

@@ -8,13 +8,16 @@ from __future__ import annotations
 import pulumi
 
 from components import targets
+from components.backups import BackupArgs, Backups
 from components.base import ServiceArgs
 from components.catalog import Catalog, CatalogArgs
 from components.flink import Flink, FlinkArgs
 from components.kafka import Kafka
 from components.object_storage import ObjectStorage
 from components.observability import Observability, ObservabilityArgs, observed
+from components.qdrant import Qdrant, QdrantArgs
 from components.schema_registry import SchemaRegistry, SchemaRegistryArgs
+from components.trino import Trino, TrinoArgs
 from stacks.config import PlatformConfig
 from stacks.versions import resolve
 
@@ -29,7 +32,7 @@ def run(config: PlatformConfig) -> dict:
                    tags=config.tags, **extra)
 
     endpoints: dict[str, object] = {}
-    storage = catalog = kafka = flink = registry = None
+    storage = catalog = kafka = flink = registry = trino = qdrant = None
     if services.object_storage.enabled:
         storage = ObjectStorage("storage", args(services.object_storage))
         endpoints["object_storage"] = storage.endpoints.outputs()
@@ -43,14 +46,28 @@ def run(config: PlatformConfig) -> dict:
         flink = Flink("flink", args(services.flink, FlinkArgs, storage=storage and storage.endpoints,
                                     kafka=kafka and kafka.endpoints, catalog=catalog and catalog.endpoints))
         endpoints["flink"] = flink.endpoints.outputs()
+    if services.trino.enabled:
+        trino = Trino("trino", args(services.trino, TrinoArgs, storage=storage and storage.endpoints,
+                                    catalog=catalog and catalog.endpoints))
+        endpoints["trino"] = trino.endpoints.outputs()
+    if services.qdrant.enabled:
+        qdrant = Qdrant("qdrant", args(services.qdrant, QdrantArgs, storage=storage and storage.endpoints,
+                                       retention_days=services.backups.retention_days))
+        endpoints["qdrant"] = qdrant.endpoints.outputs()
     if services.schema_registry.enabled:
         registry = SchemaRegistry("schema-registry", args(
             services.schema_registry, SchemaRegistryArgs, kafka=kafka and kafka.endpoints,
             topics=tuple(t.name for t in services.kafka.topics)))
         endpoints["schema_registry"] = registry.endpoints.outputs()
+    if services.backups.enabled:
+        backups = Backups("backups", args(services.backups, BackupArgs, storage=storage and storage.endpoints,
+                                          catalog=catalog and catalog.endpoints,
+                                          kafka=services.kafka if kafka else None))
+        endpoints["backups"] = backups.endpoints.outputs()
     if services.observability.enabled:  # last: it scrapes what the services above expose
         observability = Observability("observability", args(
-            services.observability, ObservabilityArgs, targets=observed(storage, catalog, kafka, flink, registry),
+            services.observability, ObservabilityArgs,
+            targets=observed(storage, catalog, kafka, flink, registry, trino, qdrant),
             kafka=kafka.endpoints if kafka else None, kafka_brokers=services.kafka.brokers if kafka else 0))
         endpoints["observability"] = observability.endpoints.outputs()
     substrate.finalize()

@@ -2,7 +2,8 @@
 
 Accepted: per field `*`, a number, a range `a-b`, a step `*/n` or `a-b/n`, and comma lists of those (no names, no
 `@daily`, no `L`/`W`/`?`: the same expression must mean the same thing on every target). As in cron, when both the
-day of month and the day of week are restricted (neither starts with `*`), a day matching either runs.
+day of month and the day of week are restricted (neither starts with `*`), a day matching either runs; a stepped
+`*/n` day field next to a restricted one is refused (cron implementations read it differently).
 
 - Kubernetes: the CronJob's schedule, unchanged (`timeZone: Etc/UTC`).
 - VMs: systemd `OnCalendar=` lines (`on_calendar`): each field expanded to its values, one line per day rule.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 KEY = "services.backups.schedule"
 FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
-_ITEM = re.compile(r"^(\*|\d+|\d+-\d+)(/\d+)?$")
+_ITEM = re.compile(r"^(?:(\*|\d+-\d+)(/\d+)?|(\d+))$")  # `n/step` is refused: implementations differ
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
@@ -49,7 +50,7 @@ def parse(expression: str) -> Cron:
             if not match:
                 raise ScheduleError(expression, f"has {item!r} in its {name} field; use *, n, a-b, */n or a-b/n "
                                                 "(numbers, no names)")
-            span, step = match.group(1), int((match.group(2) or "/1")[1:])
+            span, step = match.group(1) or match.group(3), int((match.group(2) or "/1")[1:])
             start, end = (low, high) if span == "*" else map(int, (span.split("-") * 2)[:2])
             if not low <= start <= end <= high or step < 1:
                 raise ScheduleError(expression, f"has {item!r} in its {name} field, outside {low}-{high}")
@@ -57,6 +58,11 @@ def parse(expression: str) -> Cron:
         if name == "day of week" and 7 in found:
             found = (found - {7}) | {0}
         values.append(tuple(sorted(found)))
+    stepped = [fields[i] for i in (2, 4) if fields[i].startswith("*/") and fields[i] != "*/1"]
+    if stepped and all(fields[i] != "*" for i in (2, 4)):
+        raise ScheduleError(expression, f"combines {stepped[0]!r} with a restricted day field; cron "
+                                        "implementations disagree on whether that means both days or either "
+                                        "(write the days out, e.g. '1-31/2')")
     return Cron(expression, fields, tuple(values))
 
 

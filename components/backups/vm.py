@@ -22,22 +22,23 @@ DIRECTORY = f"{CONFIG_DIR}/backups"
 
 def backup_script(bucket: str, database, store: str, spool: str, image: str, retention_days: int,
                   topics: bool) -> str:
-    rclone = (f'docker run --rm --network host --env-file {DIRECTORY}/rclone.env --volume "{spool}:/spool:ro" '
-              + (f"--volume {DIRECTORY}/kafka-topics.json:/kafka-topics.json:ro " if topics else "") + f"{image}")
+    mounts = f'--volume "{spool}:/spool:ro"' + (f" --volume {DIRECTORY}/kafka-topics.json:/kafka-topics.json:ro"
+                                                 if topics else "")
     return "\n".join([
         "#!/usr/bin/env bash",
         f"# {BACKUP_OF}: {store}",
         "# Run by dataplatform-backup.service (its timer); managed by Pulumi.",
         "set -euo pipefail",
+        f'rclone() {{ docker run --rm --network host --env-file {DIRECTORY}/rclone.env {mounts} {image} "$@"; }}',
         f"stamp=$(date -u +{STAMP})",
         f'spool="{spool}"',
         'mkdir -p "$spool"',
         f'file="$spool/{store}-$stamp.dump"',
         'trap \'rm -f "$file"\' EXIT',
         f'docker exec dp-{database.service} pg_dump -U {database.user} -d {database.database} -Fc > "$file"',
-        f'{rclone} copyto "/spool/{store}-$stamp.dump" "{remote(bucket, store)}/$stamp.dump"',
-        *([f"{rclone} copyto /kafka-topics.json {remote(bucket, TOPICS_KEY)}"] if topics else []),
-        f"{rclone} {expire_command(bucket, store, retention_days).removeprefix('rclone ')}",
+        f'rclone copyto "/spool/{store}-$stamp.dump" "{remote(bucket, store)}/$stamp.dump"',
+        *([f"rclone copyto /kafka-topics.json {remote(bucket, TOPICS_KEY)}"] if topics else []),
+        expire_command(bucket, store, retention_days),
         f'echo "backed up {store} to s3://{bucket}/{store}/$stamp.dump"',
         "",
     ])

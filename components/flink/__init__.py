@@ -12,36 +12,59 @@ Checkpoints, savepoints and HA metadata go to the `checkpoints` bucket (`s3://<b
 S3 file system plugin (`flink-s3-fs-presto`). S3 credentials never enter a config file: they reach the processes
 as the standard AWS environment variables (from Pulumi secrets), or as an IAM role on AWS.
 
-The packaged jobs (`JOBS`) are the medallion silver and gold transforms written in Flink SQL
-(`workloads/medallion/sql/`). Each runs as `sql-runner.jar <script>` (the operator's SQL runner pattern) from the
-job image: until the packaging issue builds that image (the pinned `flink` image plus the runner jar, the SQL
-scripts under `/opt/flink/usrlib/sql/` and the Kafka and Iceberg connectors), the deployments reference the plain
-`flink` image and the operator reports the missing jar in each FlinkDeployment's status. That issue replaces
-`JOB_IMAGE` (the image key in versions.yaml) and nothing else here.
+The packaged jobs (`JOBS`) are the medallion silver and gold transforms in Flink SQL, one INSERT per file under
+`workloads/medallion/sql/flink/` (checked by PyFlink's planner there): `medallion-silver` runs every `silver_*`
+statement and `medallion-gold` every `gold_*` one, each as one statement set. Each job runs as
+`sql-runner.jar /opt/flink/usrlib/sql/<job>.sql` (the operator's SQL runner pattern) from the job image. Until the
+packaging issue builds that image (the pinned `flink` image plus the runner jar, each job's statements joined into
+`<job>.sql` as an `EXECUTE STATEMENT SET`, and the Kafka and Iceberg connectors), the deployments reference the
+plain `flink` image and the operator reports the missing jar in each FlinkDeployment's status. That issue
+replaces `JOB_IMAGE` (the image key in versions.yaml) and nothing else here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 
 from components.base import MetricsEndpoint, Service, ServiceArgs
 
+SQL_DIR = Path(__file__).resolve().parents[2] / "workloads" / "medallion" / "sql" / "flink"
+
 
 @dataclass(frozen=True)
 class FlinkJob:
     name: str  # Kubernetes/AWS name of the deployment (DNS label)
-    script: str  # Flink SQL script, a file of workloads/medallion/sql/ shipped in the job image
+    prefix: str  # the statements it runs: `<prefix>*.sql` in SQL_DIR
     description: str
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        """The SQL files (stems) the job runs, as the repository holds them now."""
+        return tuple(sorted(path.stem for path in SQL_DIR.glob(f"{self.prefix}*.sql")))
+
+    @property
+    def script(self) -> str:
+        return f"{self.name}.sql"
 
 
 JOBS = (
-    FlinkJob("medallion-silver", "silver.sql", "bronze -> silver: typed, validated, deduplicated events"),
-    FlinkJob("medallion-gold", "gold.sql", "silver -> gold: revenue, customer lifetime value, funnel"),
+    FlinkJob("medallion-silver", "silver_", "bronze -> silver: typed, validated, deduplicated events"),
+    FlinkJob("medallion-gold", "gold_", "silver -> gold: revenue, customer lifetime value, funnel"),
 )
 JOB_IMAGE = "flink"  # versions.yaml image key of the job image (see the module docstring)
 USRLIB = "/opt/flink/usrlib"
 SQL_RUNNER_JAR = f"{USRLIB}/sql-runner.jar"
+
+
+def packaged_jobs() -> tuple[FlinkJob, ...]:
+    """The jobs to deploy; one whose statements are gone from the repository is refused, not deployed empty."""
+    for job in JOBS:
+        if not job.statements:
+            raise ValueError(f"{SQL_DIR}: no {job.prefix}*.sql statements, so the Flink job {job.name} has nothing "
+                             "to run")
+    return JOBS
 
 
 def job_args(job: FlinkJob) -> list[str]:

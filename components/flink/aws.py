@@ -19,7 +19,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from components.flink import JOBS, FlinkArgs, FlinkEndpoints
+from components.flink import JOBS, FlinkArgs, FlinkEndpoints, packaged_jobs
 from components.flink import kubernetes as on_kubernetes
 from components.flink.conf import checkpoints_bucket
 from components.kafka.aws import IAM_PORT
@@ -91,9 +91,9 @@ def eks(name: str, args: FlinkArgs, parent: pulumi.Resource) -> FlinkEndpoints:
                                     service_account_annotations={"eks.amazonaws.com/role-arn": role.arn})
 
 
-def _properties(args: FlinkArgs, script: str) -> dict[str, pulumi.Input[str]]:
+def _properties(args: FlinkArgs, job) -> dict[str, pulumi.Input[str]]:
     """What the job reads at run time (`KinesisAnalyticsRuntime.getApplicationProperties()`)."""
-    properties: dict[str, pulumi.Input[str]] = {"sql.script": script}
+    properties: dict[str, pulumi.Input[str]] = {"sql.script": job.script, "sql.statements": ",".join(job.statements)}
     if args.kafka is not None:
         properties.update({"kafka.bootstrap.servers": args.kafka.bootstrap_servers,
                            "kafka.security.protocol": args.kafka.security_protocol,
@@ -133,7 +133,7 @@ def managed(name: str, args: FlinkArgs, parent: pulumi.Resource) -> FlinkEndpoin
                  "description": "AWS APIs, S3, MSK"}],
         tags=foundation.tagged(f"{foundation.prefix}-{name}-apps"), opts=foundation.opts(parent))
     parallelism = settings.taskmanagers * settings.task_slots
-    for job in JOBS:
+    for job in packaged_jobs():
         stream = aws.cloudwatch.LogStream(f"{name}-{job.name}", log_group_name=logs.name, name=job.name,
                                           opts=foundation.opts(parent))
         aws.kinesisanalyticsv2.Application(
@@ -146,7 +146,7 @@ def managed(name: str, args: FlinkArgs, parent: pulumi.Resource) -> FlinkEndpoin
                                                          "key_id": foundation.kms_key.arn},
                 "application_snapshot_configuration": {"snapshots_enabled": True},
                 "environment_properties": {"property_groups": [
-                    {"property_group_id": PROPERTY_GROUP, "property_map": _properties(args, job.script)}]},
+                    {"property_group_id": PROPERTY_GROUP, "property_map": _properties(args, job)}]},
                 "flink_application_configuration": {
                     "checkpoint_configuration": {
                         "configuration_type": "CUSTOM", "checkpointing_enabled": True,

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.base import MetricsEndpoint
-from components.flink import JOB_IMAGE, JOBS, SQL_RUNNER_JAR, FlinkArgs, FlinkEndpoints, job_args
+from components.flink import JOB_IMAGE, JOBS, SQL_RUNNER_JAR, FlinkArgs, FlinkEndpoints, job_args, packaged_jobs
 from components.flink.conf import (FLINK_UID, JOBMANAGER_METRICS_PORT, checkpoints_bucket, common_options, memory,
                                    operator_flink_version, plugin_jar, s3_options, state_uri)
 from stacks.config import Resources
@@ -89,11 +89,12 @@ def on_cluster(name: str, args: FlinkArgs, parent: pulumi.Resource, cluster, *, 
                          {"name": "DP_CATALOG_WAREHOUSE", "value": args.catalog.warehouse}]
     container = {"name": MAIN_CONTAINER, "securityContext": cluster.container_security(read_only_root=False),
                  "env": [{"name": "ENABLE_BUILT_IN_PLUGINS", "value": plugin_jar(image)}, *env, *platform_env]}
-    for job in JOBS:
+    for job in packaged_jobs():
         labels = {**pod_labels, "dataplatform.io/flink-job": job.name}
         k8s.apiextensions.CustomResource(
             f"{name}-{job.name}", api_version=API_VERSION, kind="FlinkDeployment",
-            metadata=cluster.metadata(job.name, name, "job", {"dataplatform.io/description": job.description}),
+            metadata=cluster.metadata(job.name, name, "job", {"dataplatform.io/description": job.description,
+                                                              "dataplatform.io/statements": ",".join(job.statements)}),
             spec={
                 "image": image, "imagePullPolicy": "IfNotPresent", "flinkVersion": operator_flink_version(image),
                 "serviceAccount": JOB_SERVICE_ACCOUNT, "mode": "native",

@@ -120,6 +120,7 @@ def restart_in_foreground_then_interrupt(env, settings: LocalSettings, ports: li
         pids = [p.pid for p in lifecycle.platform_processes(settings)]
         assert pids
         wait_for_bronze_above(env, bronze_rows)
+        assert_every_message_reaches_bronze(env, settings, bronze_rows)
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         assert process.wait(timeout=120) == 0, output.read_text()
     finally:
@@ -128,3 +129,28 @@ def restart_in_foreground_then_interrupt(env, settings: LocalSettings, ports: li
             dp_local("down", env=env, timeout=180)
     assert "stopped the platform" in output.read_text()
     assert_nothing_left(settings, pids, ports)
+
+
+def assert_every_message_reaches_bronze(env, settings: LocalSettings, rows_before: int) -> None:
+    """The restarted (in-memory) broker numbers its offsets from 0 again, below the offsets the earlier run
+    committed with its bronze data: every message it now holds must still land in bronze (a table or quarantine)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from workloads.medallion.tables import TOPICS
+
+    lifecycle.Supervisor(settings).rpc.supervisor.stopProcess("producer")
+    consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{env['DP_LOCAL_KAFKA_PORT']}", "group.id": "test"})
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        partitions = [TopicPartition(t, p) for t in TOPICS.values() for p in metadata[t].partitions]
+        deadline = time.monotonic() + 60
+        while True:
+            in_kafka = sum(high - low for low, high in (consumer.get_watermark_offsets(tp, timeout=10)
+                                                         for tp in partitions))
+            in_bronze = layer_rows(status_json(env)["tables"], "bronze") - rows_before
+            if in_bronze == in_kafka:
+                return
+            assert time.monotonic() < deadline, f"{in_kafka} messages in Kafka since the restart, {in_bronze} in bronze"
+            time.sleep(1)
+    finally:
+        consumer.close()

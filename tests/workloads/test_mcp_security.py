@@ -255,3 +255,47 @@ def test_a_call_that_cannot_be_audited_fails_closed(tmp_path, lake):
     with pytest.raises(ServiceError, match="audit log .* cannot be written") as failed:
         service.call("list_tables", admin, "test", {}, lambda: service.list_tables(admin))
     assert failed.value.status == 503
+
+
+def test_dns_rebinding_protection_follows_the_bind_address():
+    from workloads.mcp_server.app import transport_security
+
+    loopback = transport_security(Settings.from_env({}))
+    assert loopback.enable_dns_rebinding_protection and "127.0.0.1:*" in loopback.allowed_hosts
+    assert not transport_security(Settings.from_env({"DP_MCP_HOST": "0.0.0.0"})).enable_dns_rebinding_protection
+    named = transport_security(Settings.from_env({"DP_MCP_HOST": "0.0.0.0",
+                                                  "DP_MCP_ALLOWED_HOSTS": "mcp.example.com, mcp.internal:8765"}))
+    assert named.enable_dns_rebinding_protection
+    assert named.allowed_hosts == ["mcp.example.com", "mcp.internal:8765"]
+    assert "https://mcp.example.com" in named.allowed_origins
+
+
+def test_metadata_cache_serves_while_one_caller_rechecks():
+    """A stale entry is re-checked by one caller; meanwhile the others get the cached entry at once."""
+    import threading
+
+    from workloads.mcp_server.catalog import CatalogCache
+
+    class SlowCatalog:
+        def __init__(self):
+            self.loads, self.release = 0, threading.Event()
+
+        def load_table(self, name):
+            self.loads += 1
+            if self.loads > 1:
+                self.release.wait(10)
+            return type("T", (), {"metadata_location": f"v{self.loads}"})()
+
+    now = [0.0]
+    catalog = SlowCatalog()
+    cache = CatalogCache(catalog, ttl=1.0, clock=lambda: now[0])
+    first = cache.get("gold.t")
+    now[0] = 5.0  # stale
+    refresher = threading.Thread(target=cache.get, args=("gold.t",))
+    refresher.start()
+    while catalog.loads < 2:
+        time.sleep(0.001)
+    assert [cache.get("gold.t") for _ in range(20)] == [first] * 20  # served while the re-check is pending
+    catalog.release.set()
+    refresher.join()
+    assert catalog.loads == 2 and cache.get("gold.t").metadata_location == "v2"  # new metadata replaced it

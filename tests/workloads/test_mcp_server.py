@@ -266,3 +266,30 @@ def test_stdio_transport_end_to_end(tmp_path, lake):
     assert anonymous.is_error and "set DP_MCP_API_KEY or DP_MCP_TOKEN" in text(anonymous)
     outcomes = [(line["transport"], line["outcome"]) for line in audit_lines(audit)]
     assert ("mcp-stdio", "refused") in outcomes and ("mcp-stdio", "unauthenticated") in outcomes
+
+
+def test_handshake_era_clients_get_sessions_bound_to_their_credential(server):
+    """Clients of the 2025 protocol (initialize handshake, Mcp-Session-Id) work too, and a session opened with
+    one key cannot be used with another."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    url, _ = server
+
+    async def legacy():
+        async with create_mcp_http_client(headers={"X-API-Key": KEYS["agent"]}) as http, \
+                Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy", cache=None) as client:
+            return await client.call_tool("list_tables", {})
+
+    listed = anyio.run(legacy)
+    assert [t["name"] for t in listed.structured_content["tables"]] == ["gold.daily_revenue"]
+
+    headers = {"Accept": "application/json, text/event-stream"}
+    opened = httpx.post(f"{url}/mcp", headers={**headers, "X-API-Key": KEYS["admin"]}, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    session = opened.headers["mcp-session-id"]
+    hijack = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers={
+        **headers, "X-API-Key": KEYS["agent"], "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"})
+    assert hijack.status_code == 404

@@ -4,7 +4,7 @@ round. Every record the broker acknowledged must end up exactly once in bronze o
 its (topic, partition, offset)."""
 from __future__ import annotations
 
-import os
+import json
 import random
 import signal
 import subprocess
@@ -21,7 +21,16 @@ from workloads.medallion.state import kafka_offsets
 from workloads.medallion.tables import BRONZE_QUARANTINE, ENTITIES, TOPICS, bronze
 
 pytestmark = pytest.mark.slow
-ROUNDS = 6
+ROUNDS = 8
+
+
+def wait_for(path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never appeared in {path}")
 
 
 def committed_positions() -> Counter:
@@ -47,9 +56,11 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(platform_env, tmp
         # More data each round, good and bad, so every restart has work in flight.
         batch = list(islice(stream, 6000)) + [Event(TOPICS["orders"], f"bad-{round_}", b"{broken json")]
         send(batch, delivered=delivered)
-        with open(tmp_path / f"ingest-{round_}.log", "wb") as log:
+        log_path = tmp_path / f"ingest-{round_}.log"
+        with open(log_path, "wb") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-            time.sleep(rng.uniform(1.5, 4.0))  # startup takes ~1.5 s: kills land before, during and after batches
+            wait_for(log_path, "bronze consumer assigned")
+            time.sleep(rng.uniform(0.0, 1.2))  # a few batches of 1,500 take about that long: kill mid-way
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
@@ -79,3 +90,59 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(platform_env, tmp
     committed = {(topic, p): o for entity in ENTITIES
                  for topic, parts in kafka_offsets(table(bronze(entity))).items() for p, o in parts.items()}
     assert committed == ends
+
+
+def test_crash_between_quarantine_and_bronze_commits_is_repaired_on_restart(platform_env, monkeypatch):
+    """The quarantine is committed first; if the process dies before the bronze commits, the restart reads the
+    batch again, writes the bronze rows and skips the quarantine rows already there."""
+    from workloads.medallion import bronze as bronze_job
+
+    ensure_tables()
+    events = list(islice(Shop(seed=3).events(), 500)) + [Event(TOPICS["clickstream"], "bad", b"[1]")]
+    send(events)
+    real_append = bronze_job.append_kafka_rows
+
+    def crash_after_quarantine(identifier, *args, **kwargs):
+        if identifier != BRONZE_QUARANTINE:
+            raise KeyboardInterrupt("simulated crash before the bronze commits")
+        return real_append(identifier, *args, **kwargs)
+
+    monkeypatch.setattr(bronze_job, "append_kafka_rows", crash_after_quarantine)
+    with pytest.raises(KeyboardInterrupt):
+        bronze_job.ingest()
+    assert table(BRONZE_QUARANTINE).scan().to_arrow().num_rows == 1
+    assert all(table(bronze(e)).current_snapshot() is None for e in ENTITIES)
+
+    monkeypatch.setattr(bronze_job, "append_kafka_rows", real_append)
+    results = bronze_job.ingest()
+    assert sum(r.rows for r in results) == 500
+    assert sum(r.skipped for r in results) == 1 and sum(r.quarantined for r in results) == 0
+    assert sum(committed_positions().values()) == len(events) == len(committed_positions())
+
+
+def test_a_concurrent_writer_is_fenced_and_nothing_is_written_twice(platform_env, monkeypatch):
+    """Two writers with the same batch: the second one's commit conflicts (its table state is stale), it re-reads
+    the offsets committed by the first and finds nothing left to add."""
+    from workloads.medallion import commits
+    from workloads.medallion.bronze import BronzeIngestor, TopicBatch
+
+    ensure_tables()
+    values = [json.dumps(e.value).encode() for e in islice(Shop(seed=4).events(), 2000)
+              if e.topic == TOPICS["clickstream"]]
+    batch = {TOPICS["clickstream"]: TopicBatch(values, [0] * len(values), list(range(len(values))))}
+    stale = table(bronze("clickstream"))  # loaded before the first writer commits
+    first = BronzeIngestor().write(batch)
+    assert first.rows == len(values)
+
+    loads = []
+    real_table = commits.table
+
+    def stale_then_fresh(identifier, catalog=None):
+        loads.append(identifier)
+        return stale if len(loads) == 1 else real_table(identifier, catalog)
+
+    monkeypatch.setattr(commits, "table", stale_then_fresh)
+    second = BronzeIngestor().write(batch)
+    assert len(loads) == 2  # the stale attempt failed on commit, the retry saw the first writer's offsets
+    assert (second.rows, second.skipped) == (0, len(values))
+    assert sum(committed_positions().values()) == len(values) == len(committed_positions())

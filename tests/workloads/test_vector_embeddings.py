@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from workloads.vector.embeddings import LOCAL_NAME, OpenAIEmbedder, embedder_for_collection, get_embedder, local_embedder
+from workloads.vector.embeddings import (LOCAL_NAME, OpenAIEmbedder, embedder_for_collection, get_embedder,
+                                         local_embedder)
 from workloads.vector.store import VectorError, open_store
 
 

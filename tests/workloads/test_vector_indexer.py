@@ -148,29 +148,6 @@ def test_public_search_over_an_indexed_table(table, catalog, tmp_path, monkeypat
         close_stores()
 
 
-def test_background_sync_indexes_what_exists(table, catalog, tmp_path, monkeypatch):
-    from workloads.vector.sync import start_background_sync, sync_once
-
-    monkeypatch.setenv("DP_VECTOR_PATH", str(tmp_path / "sync-vectors"))
-    monkeypatch.delenv("DP_VECTOR_BACKEND", raising=False)
-    missing = SPEC.model_copy(update={"collection": "later", "table": "shop.later"})
-    try:
-        results = sync_once([SPEC, missing], catalog=catalog)
-        assert [(r.collection, r.mode) for r in results] == [("products", "full")]  # shop.later skipped
-        table.append(_rows(("s9", "garden hose", "garden", Decimal("12.00"), True)))
-        stop = start_background_sync(interval=0.05, specs=[SPEC], catalog=catalog)
-        try:
-            deadline = time.monotonic() + 60
-            while vector.get_store().count("products") < 4 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            stop.set()
-        assert vector.get_store().count("products") == 4
-    finally:
-        time.sleep(0.2)  # let the thread see the stop event before the store closes
-        close_stores()
-
-
 def test_default_specs_fit_the_medallion_tables():
     from workloads.medallion import tables
     from workloads.vector.specs import DEFAULT_SPECS, select
@@ -197,7 +174,8 @@ def test_cli_indexes_the_default_specs_of_medallion_tables(catalog, tmp_path):
     ], schema=arrow))
 
     prefix = "PYICEBERG_CATALOG__VECTORTEST__"
-    env = {**os.environ, "DP_CATALOG": "vectortest", f"{prefix}TYPE": "sql", "DP_VECTOR_PATH": str(tmp_path / "vectors"),
+    env = {**os.environ, "DP_CATALOG": "vectortest", f"{prefix}TYPE": "sql",
+           "DP_VECTOR_PATH": str(tmp_path / "vectors"),
            **{prefix + k.upper(): v for k, v in _catalog_properties(tmp_path / "lake").items()}}
     env.pop("DP_EMBEDDINGS_MODEL", None)
     env["COLUMNS"] = "200"  # rich wraps tables to 80 columns when not on a terminal
@@ -206,6 +184,10 @@ def test_cli_indexes_the_default_specs_of_medallion_tables(catalog, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "silver.order_lines: not created yet, skipped" in run.stderr
     assert "customers" in run.stderr and "full" in run.stderr
+    again = subprocess.run([sys.executable, "-m", "workloads.vector", "index", "--full", "--table", "customers"],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "mode=full" in again.stdout and "unchanged=2" in again.stdout and "upserted=0" in again.stdout
     found = subprocess.run([sys.executable, "-m", "workloads.vector", "search", "customers",
                             "large business customer in Germany", "--limit", "1", "--filter", "country=DE",
                             "--json"], env=env, capture_output=True, text=True, timeout=300)

@@ -130,25 +130,47 @@ def test_metadata_round_trips_and_merges(store):
                                             "source": {"table": "gold.t", "snapshot_id": 2}}
 
 
-def test_qdrant_edge_persists_and_refuses_a_second_process(tmp_path):
+def _other_process(tmp_path, code: str, **env: str) -> str:
+    """Run `code` against the same Qdrant Edge directory in another process; its printed output."""
+    import os
+
+    body = textwrap.indent(textwrap.dedent(code).strip(), "    ")
+    script = "\n".join([
+        "import numpy as np",
+        "from pathlib import Path",
+        "from workloads.vector.store import open_store, VectorError",
+        f"store = open_store('qdrant-edge', Path({str(tmp_path)!r}))",
+        "try:", body,
+        "except VectorError as exc:", "    print('refused:', exc)",
+        "finally:", "    store.close()"])
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **env})
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_qdrant_edge_hands_a_collection_between_processes(tmp_path):
+    """The MCP server searches while `index --follow` writes in another process: each takes the collection
+    when it needs it; an indexing run keeps it until done."""
     ids, vectors, payloads = _points(30)
-    with open_store("qdrant-edge", tmp_path) as s:
-        s.create_collection("things", DIM)
-        s.upsert("things", ids, vectors, payloads)
-        s.build_index("things")
-        other = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(f"""
-                from pathlib import Path
-                from workloads.vector.store import open_store, VectorError
-                try:
-                    open_store("qdrant-edge", Path({str(tmp_path)!r})).count("things")
-                except VectorError as exc:
-                    print(exc)
-            """)], capture_output=True, text=True, timeout=120)
-        assert "open in another process" in other.stdout, other.stderr
-    with open_store("qdrant-edge", tmp_path) as reopened:  # closed: data is on disk and the lock is free
-        assert reopened.count("things") == 30
-        assert reopened.search("things", vectors[4], limit=1)[0].id == "row-4"
+    with open_store("qdrant-edge", tmp_path) as ours:
+        ours.create_collection("things", DIM)
+        ours.upsert("things", ids, vectors, payloads)
+        ours.build_index("things")
+        # Another process asks for the collection while we hold it: we hand it over, it sees our points.
+        out = _other_process(tmp_path, f"""
+            print("count", store.count("things"))
+            store.upsert("things", ["extra"], np.ones((1, {DIM})), [{{"colour": "none"}}])
+        """)
+        assert "count 30" in out
+        assert ours.count("things") == 31  # and we take it back, with its write
+        assert ours.search("things", np.ones(DIM), limit=1)[0].id == "extra"
+        # During an indexing run (exclusive) nothing is handed over: the other process gives up with a reason.
+        with ours.exclusive("things"):
+            out = _other_process(tmp_path, 'print(store.count("things"))', DP_VECTOR_LOCK_TIMEOUT="0.5")
+        assert "refused: collection 'things' is held by another process" in out and "within 0.5s" in out
+    with open_store("qdrant-edge", tmp_path) as reopened:  # closed: on disk, lock free
+        assert reopened.count("things") == 31
 
 
 def test_backend_comes_from_the_environment(monkeypatch, tmp_path):

@@ -3,11 +3,15 @@
 A loaded table is served from memory for `ttl` seconds; after that the catalog is asked again and, if the
 table's metadata pointer (`metadata_location`, which changes with every commit) is unchanged, the cached
 entry and everything derived from it (`memo`) are kept, else they are replaced: a new snapshot invalidates.
+One caller re-checks an entry while the others keep being served the cached one (no stampede of identical
+catalog requests under load); only a first load makes callers wait.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,22 +42,42 @@ class CatalogCache:
         self.ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
+        self._refreshing: dict[str, threading.Lock] = {}
         self._tables: dict[str, CachedTable] = {}
         self._names: tuple[float, list[str]] | None = None
 
+    @contextmanager
+    def _refresh(self, key: str, have_cached: bool) -> Iterator[bool]:
+        """Yields True if this caller should (re)load `key`, False if it should use the cached value."""
+        with self._lock:
+            lock = self._refreshing.setdefault(key, threading.Lock())
+        if not lock.acquire(blocking=not have_cached):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
     def names(self) -> list[str]:
         """Every table as `namespace.table`, sorted."""
-        now = self._clock()
         cached = self._names
-        if cached and now - cached[0] < self.ttl:
+        if cached and self._clock() - cached[0] < self.ttl:
             return cached[1]
-        try:
-            names = sorted(_table_name(ident) for ns in self.catalog.list_namespaces()
-                           for ident in self.catalog.list_tables(ns))
-        except Exception as exc:  # the catalog's own errors vary by backend (SQL, REST, Glue)
-            raise Unavailable(f"catalog unreachable: {type(exc).__name__}: {exc}") from exc
-        self._names = (now, names)
-        return names
+        with self._refresh("", cached is not None) as load:
+            if not load and cached:
+                return cached[1]
+            fresh = self._names
+            if fresh and self._clock() - fresh[0] < self.ttl:  # reloaded while this caller waited
+                return fresh[1]
+            now = self._clock()
+            try:
+                names = sorted(_table_name(ident) for ns in self.catalog.list_namespaces()
+                               for ident in self.catalog.list_tables(ns))
+            except Exception as exc:  # the catalog's own errors vary by backend (SQL, REST, Glue)
+                raise Unavailable(f"catalog unreachable: {type(exc).__name__}: {exc}") from exc
+            self._names = (now, names)
+            return names
 
     def in_memory(self, table: str | None = None) -> bool:
         """Whether the table list (and `table`, given as namespace.table) can be answered without I/O now."""
@@ -81,23 +105,27 @@ class CatalogCache:
         return match[0]
 
     def get(self, name: str) -> CachedTable:
-        now = self._clock()
         entry = self._tables.get(name)
-        if entry and now - entry.checked_at < self.ttl:
+        if entry and self._clock() - entry.checked_at < self.ttl:
             return entry
-        try:
-            table = self.catalog.load_table(name)
-        except Exception as exc:
-            if type(exc).__name__ in ("NoSuchTableError", "NoSuchNamespaceError", "NoSuchIdentifierError"):
-                raise NotFound(f"unknown table {name!r}") from None
-            raise Unavailable(f"catalog unreachable: {type(exc).__name__}: {exc}") from exc
-        with self._lock:
-            entry = self._tables.get(name)
-            if entry and entry.metadata_location == table.metadata_location:
-                entry.checked_at = now
-            else:
-                entry = self._tables[name] = CachedTable(name, table, now)
-        return entry
+        with self._refresh(name, entry is not None) as load:
+            current = self._tables.get(name)
+            if not load and current:
+                return current
+            if current and self._clock() - current.checked_at < self.ttl:  # loaded while this caller waited
+                return current
+            now = self._clock()
+            try:
+                table = self.catalog.load_table(name)
+            except Exception as exc:
+                if type(exc).__name__ in ("NoSuchTableError", "NoSuchNamespaceError", "NoSuchIdentifierError"):
+                    raise NotFound(f"unknown table {name!r}") from None
+                raise Unavailable(f"catalog unreachable: {type(exc).__name__}: {exc}") from exc
+            if current and current.metadata_location == table.metadata_location:
+                current.checked_at = now
+                return current
+            entry = self._tables[name] = CachedTable(name, table, now)
+            return entry
 
     def ping(self) -> None:
         """Raise `Unavailable` unless the catalog answers now (readiness)."""

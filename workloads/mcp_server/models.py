@@ -42,6 +42,14 @@ class Snapshot(BaseModel):
     summary: dict[str, str]
 
 
+class SnapshotRef(BaseModel):
+    """A snapshot in brief (table_history has the full summaries)."""
+    snapshot_id: int
+    timestamp: str = Field(description="commit time, ISO 8601 UTC")
+    operation: str | None
+    total_records: int | None = Field(description="rows in the table as of this snapshot, when recorded")
+
+
 class QualityStatus(BaseModel):
     status: str | None = None
     checked_at: str | None = None
@@ -63,7 +71,7 @@ class TableDescription(BaseModel):
     columns: list[Column]
     partitioning: list[PartitionField]
     current_snapshot_id: int | None
-    snapshots: list[Snapshot] = Field(description="most recent first (at most 5; table_history lists all)")
+    snapshots: list[SnapshotRef] = Field(description="most recent first (at most 5; table_history lists all)")
     snapshot_count: int
     row_count: int | None = Field(description="total-records of the current snapshot, when recorded")
     properties: dict[str, str]

@@ -17,8 +17,8 @@ from workloads.mcp_server.config import Settings
 from workloads.mcp_server.errors import Denied, NotFound, Refused, ServiceError
 from workloads.mcp_server.metrics import Metrics
 from workloads.mcp_server.models import (
-    CollectionList, Column, History, Lineage, LineageEdge, LineageNode, RowSet, TableDescription, TableList,
-    TableSummary, VectorHit, VectorResult,
+    CollectionList, Column, History, Lineage, LineageEdge, LineageNode, RowSet, SnapshotRef, TableDescription,
+    TableList, TableSummary, VectorHit, VectorResult,
 )
 from workloads.mcp_server.policy import Decision, Policy
 from workloads.mcp_server.ratelimit import RateLimiter
@@ -154,8 +154,10 @@ class Service:
             entry.memo[key] = dict(
                 name=entry.name, location=t.location(), format_version=t.format_version, columns=columns,
                 partitioning=partitioning(entry), current_snapshot_id=current.snapshot_id if current else None,
-                snapshots=list(reversed(history[-RECENT_SNAPSHOTS:])), snapshot_count=len(history),
-                row_count=int(total) if total is not None else None, properties=dict(t.properties))
+                snapshots=[SnapshotRef(snapshot_id=s.snapshot_id, timestamp=s.timestamp, operation=s.operation,
+                                       total_records=_int(s.summary.get("total-records")))
+                           for s in reversed(history[-RECENT_SNAPSHOTS:])], snapshot_count=len(history),
+                row_count=_int(total), properties=dict(t.properties))
         governance = self.metadata_file.governance(entry.name, entry.table.properties)
         return TableDescription(**entry.memo[key], governance=governance)
 
@@ -248,6 +250,13 @@ class Service:
 
     def close(self) -> None:
         self.audit.close()
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _rows_returned(result: Any) -> int | None:

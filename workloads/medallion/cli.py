@@ -6,6 +6,10 @@ Every command reads the platform from the environment (`workloads.common.platfor
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import typer
 
 from workloads.medallion.runner import Stop, configure_logging, follow
@@ -21,7 +25,24 @@ def _log():
     return structlog.get_logger()
 
 
+def _clear_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Expected failures (no tables yet, Kafka or the catalog unreachable or misconfigured) end with one log
+    line and exit status 2 instead of a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from confluent_kafka import KafkaException
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+        try:
+            command(*args, **kwargs)
+        except (RuntimeError, KafkaException, NoSuchTableError, NoSuchNamespaceError, ValueError, OSError) as exc:
+            _log().error(f"{command.__name__} failed", error=str(exc))
+            raise typer.Exit(2) from None
+    return wrapper
+
+
 @app.command()
+@_clear_errors
 def init() -> None:
     """Create the namespaces and tables (idempotent)."""
     from workloads.medallion.catalog import ensure_tables
@@ -31,6 +52,7 @@ def init() -> None:
 
 
 @app.command()
+@_clear_errors
 def produce(events: int = typer.Option(..., "--events", min=1, help="how many events to send"),
             rate: float = typer.Option(0.0, "--rate", min=0.0, help="events per second; 0 = as fast as possible"),
             seed: int = typer.Option(7, "--seed", help="same seed, same events"),
@@ -49,6 +71,7 @@ def produce(events: int = typer.Option(..., "--events", min=1, help="how many ev
 
 
 @app.command()
+@_clear_errors
 def ingest(follow_: bool = typer.Option(False, "--follow", help="keep consuming until SIGTERM/SIGINT"),
            interval: float = typer.Option(1.0, "--interval", min=0.05, help="seconds per micro-batch")) -> None:
     """Kafka -> bronze, exactly once (offsets are committed with the data)."""
@@ -59,6 +82,7 @@ def ingest(follow_: bool = typer.Option(False, "--follow", help="keep consuming 
 
 
 @app.command()
+@_clear_errors
 def refine(follow_: bool = typer.Option(False, "--follow", help="keep refining until SIGTERM/SIGINT"),
            interval: float = typer.Option(1.0, "--interval", min=0.05, help="seconds between rounds")) -> None:
     """bronze -> silver -> gold, incrementally from the last processed snapshots."""
@@ -73,6 +97,7 @@ def refine(follow_: bool = typer.Option(False, "--follow", help="keep refining u
 
 
 @app.command()
+@_clear_errors
 def maintain(retain_hours: float = typer.Option(1.0, "--retain-hours", min=0.0,
                                                 help="keep snapshots younger than this (time travel window)")) -> None:
     """Expire old snapshots and compact small files (progress watermarks are preserved)."""

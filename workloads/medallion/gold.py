@@ -58,13 +58,16 @@ MERGE_SQL = {
     """,
     "funnel_daily": """
         WITH touched AS (SELECT DISTINCT event_date FROM new_clickstream),
+        sessions AS (  -- one row per session and day: which stages it reached
+            SELECT event_date, bool_or(action = 'product_view') AS viewed, bool_or(action = 'add_to_cart') AS carted,
+                   bool_or(action = 'checkout') AS checked_out, bool_or(action = 'purchase') AS purchased
+            FROM days_clickstream WHERE event_date IN (SELECT event_date FROM touched)
+            GROUP BY event_date, session_id
+        ),
         recomputed AS (
-            SELECT event_date AS day, count(DISTINCT session_id) AS sessions,
-                   count(DISTINCT session_id) FILTER (WHERE action = 'product_view') AS product_views,
-                   count(DISTINCT session_id) FILTER (WHERE action = 'add_to_cart') AS add_to_carts,
-                   count(DISTINCT session_id) FILTER (WHERE action = 'checkout') AS checkouts,
-                   count(DISTINCT session_id) FILTER (WHERE action = 'purchase') AS purchases
-            FROM days_clickstream WHERE event_date IN (SELECT event_date FROM touched) GROUP BY event_date
+            SELECT event_date AS day, count(*) AS sessions, count_if(viewed) AS product_views,
+                   count_if(carted) AS add_to_carts, count_if(checked_out) AS checkouts, count_if(purchased) AS purchases
+            FROM sessions GROUP BY event_date
         )
         SELECT day, sessions, product_views, add_to_carts, checkouts, purchases,
                CAST(purchases AS DOUBLE) / sessions AS conversion_rate
@@ -87,17 +90,19 @@ class GoldResult:
     seconds: float
 
 
-def _days_clickstream(silver_table: Any, snapshot_id: int, new_rows: pa.Table) -> pa.Table:
-    """Silver clickstream rows of the days the new rows touch, as of `snapshot_id`."""
+def _days_clickstream(silver_table: Any, processed: int | None, new_rows: pa.Table) -> pa.Table:
+    """All silver clickstream rows of the days the new rows touch: the new rows, plus the older rows of those days
+    as of the snapshot processed last time (only those days are read)."""
     import pyarrow.compute as pc
     from pyiceberg.expressions import In
 
+    columns = ["event_date", "session_id", "action"]
     days = pc.unique(new_rows.column("event_date")).to_pylist()
-    if not days:
-        return new_rows.select(["event_date", "session_id", "action"])
-    return silver_table.scan(row_filter=In("event_date", [d.isoformat() for d in days]),
-                             selected_fields=("event_date", "session_id", "action"),
-                             snapshot_id=snapshot_id).to_arrow()
+    if processed is None or not days:
+        return new_rows.select(columns)
+    older = silver_table.scan(row_filter=In("event_date", [d.isoformat() for d in days]),
+                              selected_fields=tuple(columns), snapshot_id=processed).to_arrow()
+    return pa.concat_tables([older.cast(new_rows.select(columns).schema), new_rows.select(columns)])
 
 
 def refine_gold(name: str, catalog: Any = None, con: Any = None) -> GoldResult | None:
@@ -131,7 +136,7 @@ def refine_gold(name: str, catalog: Any = None, con: Any = None) -> GoldResult |
             new_count += rows.num_rows
             db.register(f"new_{entity}", rows)
             if name == "funnel_daily":
-                db.register("days_clickstream", _days_clickstream(source, head, rows))
+                db.register("days_clickstream", _days_clickstream(source, processed.get(silver(entity)), rows))
         db.register("current_gold", target.scan().to_arrow())
         merged = db.sql(MERGE_SQL[name]).to_arrow_table()
         watermarks = {s: h for s, h in heads.items() if h is not None}

@@ -11,14 +11,24 @@ from workloads.common.platform import kafka_config
 from workloads.medallion.tables import TOPIC_PARTITIONS, TOPICS
 
 
-def ensure_topics(topics: list[str] | None = None, partitions: int = TOPIC_PARTITIONS, timeout: float = 15.0) -> None:
+def _metadata(admin, timeout: float):
+    from confluent_kafka import KafkaException
+
+    try:
+        return admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise RuntimeError(f"Kafka at {kafka_config()['bootstrap.servers']} did not answer within {timeout:.0f} s "
+                           f"({exc.args[0].str()}): is the broker running, is DP_KAFKA_BOOTSTRAP_SERVERS right?") from exc
+
+
+def ensure_topics(topics: list[str] | None = None, partitions: int = TOPIC_PARTITIONS, timeout: float = 10.0) -> None:
     """Create the workload's topics that are missing (idempotent)."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topics = topics or list(TOPICS.values())
     admin = AdminClient(kafka_config())
-    existing = admin.list_topics(timeout=timeout).topics
+    existing = _metadata(admin, timeout)
     missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
     for topic, future in admin.create_topics(missing, request_timeout=timeout).items() if missing else ():
         try:
@@ -28,11 +38,11 @@ def ensure_topics(topics: list[str] | None = None, partitions: int = TOPIC_PARTI
                 raise RuntimeError(f"cannot create Kafka topic {topic}: {exc}") from exc
 
 
-def partitions_of(topics: list[str], timeout: float = 15.0) -> dict[str, list[int]]:
+def partitions_of(topics: list[str], timeout: float = 10.0) -> dict[str, list[int]]:
     """The partitions of each topic, from the cluster's metadata."""
     from confluent_kafka.admin import AdminClient
 
-    metadata = AdminClient(kafka_config()).list_topics(timeout=timeout).topics
+    metadata = _metadata(AdminClient(kafka_config()), timeout)
     missing = [t for t in topics if t not in metadata]
     if missing:
         raise RuntimeError(f"Kafka topics missing: {', '.join(missing)}")

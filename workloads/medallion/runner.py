@@ -11,12 +11,12 @@ from collections.abc import Callable
 import structlog
 
 
-def configure_logging() -> None:
+def configure_logging(level: int = logging.INFO) -> None:
     """key=value lines on stderr, readable in a supervisor's log file."""
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"])],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -162,11 +162,13 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
         plan = _plan(entity, catalog)
         if plan is None:
             return None
-        new_rows = plan.bronze_table.incremental_append_scan(
-            from_snapshot_id_exclusive=plan.start, to_snapshot_id_inclusive=plan.target).to_arrow()
-        known_ids = _known_ids(plan.silver_table, new_rows)
         known = {f.name for f in EVENT_FIELDS[entity]} | set(AUDIT_COLUMNS)
         extras = [f for f in arrow_schema(plan.bronze_table.schema()) if f.name not in known]
+        needed = [f.name for f in EVENT_FIELDS[entity]] + [f.name for f in extras] + LINEAGE.split(", ")
+        new_rows = plan.bronze_table.incremental_append_scan(
+            from_snapshot_id_exclusive=plan.start, to_snapshot_id_inclusive=plan.target,
+            selected_fields=tuple(needed)).to_arrow()
+        known_ids = _known_ids(plan.silver_table, new_rows)
         db = con or utc_duckdb()
         db.register("new_rows", new_rows)
         db.register("known_ids", known_ids)
@@ -174,9 +176,12 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
         db.unregister("new_rows")
         db.unregister("known_ids")
         reasons = out.column("_reject_reason")
-        valid = reasons.is_null()
-        rejects = out.filter(pc.invert(valid))
-        rows = out.filter(valid).drop_columns(["_reject_reason", "_record"])
+        if reasons.null_count == out.num_rows:  # the usual case: skip copying the rows through a filter
+            rejects, rows = out.slice(0, 0), out
+        else:
+            valid = reasons.is_null()
+            rejects, rows = out.filter(pc.invert(valid)), out.filter(valid)
+        rows = rows.drop_columns(["_reject_reason", "_record"])
         silver_names = set(plan.silver_table.schema().column_names)
         new_fields = [f for f in extras if f.name not in silver_names]
         source = bronze(entity)

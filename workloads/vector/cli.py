@@ -62,8 +62,8 @@ def index(tables: list[str] = typer.Option(None, "--table", help="table or colle
 
 
 def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_missing: set[str]) -> None:
-    """Index each spec once. The store is opened for the round and closed after it: embedded engines are
-    single-process, so another process can take the collections between rounds. `quiet`: print only changes."""
+    """Index each spec once. The store is closed after the round, which hands the embedded collections back to the
+    process that searches them (see handoff.py). `quiet`: print only changes."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workloads.common.platform import load_catalog
@@ -82,11 +82,12 @@ def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_mi
     try:
         store = get_store()
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:
+                      TimeElapsedColumn(), console=console, transient=True,
+                      disable=not console.is_terminal) as progress:
             for spec in chosen:
                 task = progress.add_task(f"{spec.table} -> {spec.collection}", total=None)
                 try:
-                    result = index_table(spec, store=store, catalog=catalog,
+                    result = index_table(spec, store=store, catalog=catalog, full=full,
                                          on_progress=lambda rows, task=task: progress.advance(task, rows))
                 except TableMissing:
                     if required:

@@ -15,7 +15,8 @@ The WordPiece tokenizer of the same model (`models/all-MiniLM-L6-v2/tokenizer.js
 because the model package carries only the network.
 
 OpenAI-compatible: set `DP_EMBEDDINGS_MODEL` (and `DP_EMBEDDINGS_BASE_URL` for anything but OpenAI itself; key in
-`OPENAI_API_KEY` or the file named by `OPENAI_API_KEY_FILE`; `DP_EMBEDDINGS_DIM` skips the dimension probe). Floats are requested explicitly: openai 3.x hands base64 back undecoded.
+`OPENAI_API_KEY` or the file named by `OPENAI_API_KEY_FILE`; `DP_EMBEDDINGS_DIM` skips the dimension probe).
+Floats are requested explicitly: openai 3.x hands base64 back undecoded.
 
 A collection remembers the embedder that filled it (its metadata); queries use the same one or are refused.
 """

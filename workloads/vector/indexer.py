@@ -199,8 +199,18 @@ def index_table(spec: IndexSpec, *, store: VectorStore | None = None, catalog: A
     if TEXT_KEY in spec.payload:
         raise VectorError(f"payload column {TEXT_KEY!r} is reserved for the embedded text")
 
-    metadata = _prepare_collection(spec, store, embedder)
-    last = metadata.get("source", {}).get("snapshot_id")
+    store.create_collection(spec.collection, embedder.dim, keyword_fields=spec.keyword_fields)
+    with store.exclusive(spec.collection):
+        last = _check_collection(spec, store, embedder)
+        result = _sync(spec, store, embedder, table, last, full, batch_size, on_progress)
+    result.seconds = round(time.perf_counter() - started, 3)
+    if result.mode != "up-to-date":  # `--follow` checks often; log what changed
+        log.info("vector.indexed", **result.as_dict())
+    return result
+
+
+def _sync(spec: IndexSpec, store: VectorStore, embedder: Embedder, table: Any, last: int | None, full: bool,
+          batch_size: int, on_progress: Callable[[int], None] | None) -> IndexResult:
     mode, scan = _plan(table, last, full)
     result = IndexResult(spec.collection, spec.table, mode, getattr(table.current_snapshot(), "snapshot_id", None))
     if scan is not None:
@@ -218,24 +228,21 @@ def index_table(spec: IndexSpec, *, store: VectorStore | None = None, catalog: A
     if mode != "up-to-date":
         store.set_metadata(spec.collection, {"source": {"table": spec.table, "snapshot_id": result.snapshot_id,
                                                         "key": list(spec.key), "text": spec.text}})
-    result.seconds = round(time.perf_counter() - started, 3)
-    log.info("vector.indexed", **result.as_dict())
     return result
 
 
-def _prepare_collection(spec: IndexSpec, store: VectorStore, embedder: Embedder) -> dict[str, Any]:
-    """Create the collection if needed and refuse one filled from another table or by another embedder."""
-    store.create_collection(spec.collection, embedder.dim, keyword_fields=spec.keyword_fields)
+def _check_collection(spec: IndexSpec, store: VectorStore, embedder: Embedder) -> int | None:
+    """Refuse a collection filled from another table or by another embedder; the last snapshot indexed."""
     metadata = store.get_metadata(spec.collection)
     if (recorded := metadata.get("embedder")) is None:
         store.set_metadata(spec.collection, {"embedder": embedder.name})
     elif recorded != embedder.name:
         raise VectorError(f"collection {spec.collection!r} was embedded with {recorded}, not {embedder.name}: "
                           "drop it (python -m workloads.vector drop ...) to re-embed")
-    source = metadata.get("source", {}).get("table")
-    if source not in (None, spec.table):
-        raise VectorError(f"collection {spec.collection!r} indexes {source}, not {spec.table}")
-    return metadata
+    source = metadata.get("source", {})
+    if source.get("table") not in (None, spec.table):
+        raise VectorError(f"collection {spec.collection!r} indexes {source['table']}, not {spec.table}")
+    return source.get("snapshot_id")
 
 
 def _batches(scan: Any, columns: list[str], batch_size: int) -> Iterable[list[dict[str, Any]]]:

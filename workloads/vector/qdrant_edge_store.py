@@ -5,21 +5,26 @@ Unlike qdrant-client's local mode it has real HNSW and payload indexes: points l
 (exact search) and `build_index` (EdgeShard.optimize) turns them into an HNSW-indexed segment.
 
 The shard's write-ahead log is off: the indexer is the only writer and re-runs from the last snapshot it recorded,
-which it records only after `build_index` has flushed, so the WAL would only double the write cost (~25k -> ~40k
-upserts/s through this class). Updates are durable after `build_index`/`close`. Without the WAL's lock, an
-exclusive `flock` on `<collection>/lock` keeps a second process from opening the same collection.
+which it records only after `build_index` has flushed, so the WAL would only add write cost (~40% slower
+upserts). Updates are durable after `build_index`/`close`/a hand-over. Processes share a collection through
+`handoff.CollectionLock`: the holder releases it when another process asks, between operations.
+
+qdrant-edge-py 0.9 keeps the GIL during `update` and `optimize`: in a process that also serves requests, index
+small batches, or index in another process (the hand-over makes that safe).
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from workloads.vector.handoff import CollectionLock, lock_timeout
 from workloads.vector.store import (Filters, Hit, VectorError, VectorStore, check_filters, check_limit, check_name,
                                     point_uuid, query_vector)
 
@@ -60,10 +65,14 @@ class QdrantEdgeStore(VectorStore):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.hnsw_ef = hnsw_ef
+        self.lock_timeout = lock_timeout()
         self._shards: dict[str, Any] = {}
-        self._locks: dict[str, Any] = {}
+        self._locks: dict[str, CollectionLock] = {}
+        self._exclusive: Counter[str] = Counter()
         self._dims: dict[str, int] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # one operation at a time: a hand-over never closes a shard in use
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     # -- collections -----------------------------------------------------------------------------------------
 
@@ -79,7 +88,9 @@ class QdrantEdgeStore(VectorStore):
     def create_collection(self, name: str, dim: int, *, keyword_fields: Sequence[str] = ()) -> None:
         q = _edge()
         with self._lock:
-            if self.has_collection(name):
+            if not self.has_collection(name):
+                self._collection_lock(name).acquire(f"collection {name!r}")
+            if self.has_collection(name):  # (again: another process may have created it while we waited)
                 if (existing := self.dimension(name)) != dim:
                     raise VectorError(f"collection {name!r} holds {existing}-d vectors, not {dim}-d")
             else:
@@ -90,12 +101,12 @@ class QdrantEdgeStore(VectorStore):
                     wal_enabled=False,
                 )
                 shard_dir = self._dir(name) / "shard"
-                self._lock_collection(name)
                 if shard_dir.exists():  # a half-created collection (crash before collection.json): start over
                     shutil.rmtree(shard_dir)
                 self._shards[name] = q.EdgeShard.create(str(shard_dir), config)
                 self._write_metadata(name, {"dim": dim})
-            shard = self._shard(name)
+                self._watch()
+            shard = self._open(name)
             indexed = set(shard.info().payload_schema)
             for field in keyword_fields:
                 if field not in indexed:
@@ -104,36 +115,65 @@ class QdrantEdgeStore(VectorStore):
     def drop_collection(self, name: str) -> None:
         with self._lock:
             if self.has_collection(name):
-                self._shard(name).close()  # opening first takes the lock: never delete another process's files
-                self._shards.pop(name)
+                self._open(name)  # takes the lock first: never delete files another process has open
+                self._shards.pop(name).close()
             shutil.rmtree(self._dir(name), ignore_errors=True)
-            self._unlock_collection(name)
+            if lock := self._locks.pop(name, None):
+                lock.release()
             self._dims.pop(name, None)
 
-    def _shard(self, name: str):
+    def _collection_lock(self, name: str) -> CollectionLock:
+        if name not in self._locks:
+            self._locks[name] = CollectionLock(self._dir(name), f"{id(self):x}", self.lock_timeout)
+        return self._locks[name]
+
+    def _open(self, name: str):
+        """The collection's shard, taking it over from another process if needed. Call with `_lock` held."""
+        if name not in self._shards:
+            self.require(name)
+            self._collection_lock(name).acquire(f"collection {name!r}")
+            self.require(name)  # it may have been dropped while we waited
+            self._shards[name] = _edge().EdgeShard.load(str(self._dir(name) / "shard"))
+            self._watch()
+        return self._shards[name]
+
+    @contextmanager
+    def _using(self, name: str) -> Iterator[Any]:
         with self._lock:
-            if name not in self._shards:
-                self.require(name)
-                self._lock_collection(name)
-                self._shards[name] = _edge().EdgeShard.load(str(self._dir(name) / "shard"))
-            return self._shards[name]
+            yield self._open(name)
 
-    def _lock_collection(self, name: str) -> None:
-        if name in self._locks:
-            return
-        self._dir(name).mkdir(parents=True, exist_ok=True)
-        handle = open(self._dir(name) / "lock", "a+")
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Keep the collection through several operations (an indexing run): no hand-over in between."""
+        with self._lock:
+            self._open(name)
+            self._exclusive[name] += 1
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise VectorError(f"collection {name!r} under {self.root} is open in another process; Qdrant Edge is "
-                              "single-process: run the indexer in the process that serves searches, or stop it") from None
-        self._locks[name] = handle
+            yield
+        finally:
+            with self._lock:
+                self._exclusive[name] -= 1
 
-    def _unlock_collection(self, name: str) -> None:
-        if handle := self._locks.pop(name, None):
-            handle.close()  # closing the file releases the flock
+    def _release(self, name: str) -> None:
+        """Flush and close the shard and let the lock go (call with `_lock` held)."""
+        if shard := self._shards.pop(name, None):
+            shard.flush()
+            shard.close()
+        if lock := self._locks.get(name):
+            lock.release()
+
+    def _watch(self) -> None:
+        """Start the thread that hands collections over when another process asks (once per store)."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._hand_over, name="qdrant-edge-handoff", daemon=True)
+            self._watcher.start()
+
+    def _hand_over(self) -> None:
+        while not self._closed.wait(0.1):
+            with self._lock:
+                for name in list(self._shards):
+                    if not self._exclusive[name] and self._locks[name].others_waiting():
+                        self._release(name)
 
     # -- metadata --------------------------------------------------------------------------------------------
 
@@ -142,7 +182,7 @@ class QdrantEdgeStore(VectorStore):
         return json.loads((self._dir(name) / "collection.json").read_text())
 
     def set_metadata(self, name: str, metadata: Mapping[str, Any]) -> None:
-        with self._lock:
+        with self._using(name):
             self._write_metadata(name, {**self.get_metadata(name), **metadata})
 
     def _write_metadata(self, name: str, metadata: Mapping[str, Any]) -> None:
@@ -151,15 +191,19 @@ class QdrantEdgeStore(VectorStore):
         tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True))
         os.replace(tmp, path)  # atomic: a crash leaves the old or the new file, never half of one
 
+    def dimension(self, name: str) -> int:
+        if name not in self._dims:  # fixed when the collection is created
+            self._dims[name] = int(self.get_metadata(name)["dim"])
+        return self._dims[name]
+
     # -- points ----------------------------------------------------------------------------------------------
 
     def upsert(self, name: str, ids: Sequence[str], vectors: Any, payloads: Sequence[Mapping[str, Any]]) -> None:
         q = _edge()
-        shard = self._shard(name)
         array = self._check_batch(ids, vectors, payloads, self.dimension(name))
         if any(ID_KEY in p for p in payloads):
             raise VectorError(f"payload key {ID_KEY!r} is reserved")
-        with self._lock:
+        with self._using(name) as shard:
             # Chunks bound the memory of Python-side Point objects; per-row tolist() is cheaper than one big one.
             for start in range(0, len(ids), UPSERT_CHUNK):
                 stop = start + UPSERT_CHUNK
@@ -168,54 +212,48 @@ class QdrantEdgeStore(VectorStore):
                 shard.update(q.UpdateOperation.upsert_points(points))
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
-        shard = self._shard(name)
-        with self._lock:
+        with self._using(name) as shard:
             shard.update(_edge().UpdateOperation.delete_points([point_uuid(i) for i in ids]))
 
     def count(self, name: str) -> int:
-        return self._shard(name).count(_edge().CountRequest(exact=True))
+        with self._using(name) as shard:
+            return shard.count(_edge().CountRequest(exact=True))
 
     def payloads(self, name: str) -> dict[str, dict[str, Any]]:
         q = _edge()
-        shard, found, offset = self._shard(name), {}, None
-        while True:
-            records, offset = shard.scroll(q.ScrollRequest(offset=offset, limit=2048, with_payload=True,
-                                                           with_vector=False))
-            for record in records:
-                payload = dict(record.payload or {})
-                found[str(payload.pop(ID_KEY, record.id))] = payload
-            if offset is None:
-                return found
+        found, offset = {}, None
+        with self._using(name) as shard:
+            while True:
+                records, offset = shard.scroll(q.ScrollRequest(offset=offset, limit=2048, with_payload=True,
+                                                               with_vector=False))
+                for record in records:
+                    payload = dict(record.payload or {})
+                    found[str(payload.pop(ID_KEY, record.id))] = payload
+                if offset is None:
+                    return found
 
     def search(self, name: str, vector: Any, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
         q = _edge()
         check_limit(limit)
-        shard = self._shard(name)
         query = query_vector(vector, self.dimension(name))
         request = q.QueryRequest(limit=limit, query=q.Query.Nearest(query), filter=edge_filter(filters),
                                  with_payload=True, params=q.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)))
+        with self._using(name) as shard:
+            points = shard.query(request)
         hits = []
-        for point in shard.query(request):
+        for point in points:
             payload = dict(point.payload or {})
             hits.append(Hit(id=str(payload.pop(ID_KEY, point.id)), score=float(point.score), payload=payload))
         return hits
 
-    def dimension(self, name: str) -> int:
-        if name not in self._dims:  # this process owns the collection (flock), so the value cannot change under us
-            self._dims[name] = int(self.get_metadata(name)["dim"])
-        return self._dims[name]
-
     def build_index(self, name: str) -> None:
-        shard = self._shard(name)
-        with self._lock:
+        with self._using(name) as shard:
             shard.optimize()
             shard.flush()
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
-            while self._shards:
-                name, shard = self._shards.popitem()
-                shard.flush()
-                shard.close()
-                self._unlock_collection(name)
-
+            for name in list(self._shards):
+                self._release(name)
+            self._locks.clear()

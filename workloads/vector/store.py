@@ -23,7 +23,8 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -143,6 +144,12 @@ class VectorStore(ABC):
 
     def build_index(self, name: str) -> None:
         """Build/merge the ANN index now instead of in the background (embedded engines)."""
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold the collection through several operations (an indexing run). Embedded engines hand collections
+        between processes between operations; inside this block they keep it. Servers need nothing."""
+        yield
 
     def close(self) -> None:
         """Release files and connections."""

@@ -1,6 +1,7 @@
 """Plan the medallion Flink SQL jobs with PyFlink's local planner; run with the PyFlink virtualenv's python.
 
-Input (a JSON file, argv[1]): {"ddl": [CREATE statements], "jobs": {name: INSERT statement}}, built by
+Input (a JSON file, argv[1]): {"ddl": [CREATE statements], "jobs": {name: INSERT statement}, "extra_jobs": {...}}
+(extra jobs are planned alone, not in the statement set: tests use them as negative controls), built by
 `workloads.medallion.sqljobs.flink_spec()` from the real Iceberg schemas. Output (stdout, JSON):
 {"jobs": {name: {"ok": bool, "plan" or "error"}}, "statement_set": {...}}: each job explained on its own, then
 all of them together as one statement set (one Flink job per deployment). Needs Java 17; starts a local JVM.
@@ -19,7 +20,7 @@ def main(path: str) -> None:
     for statement in spec["ddl"]:
         env.execute_sql(statement)
     results = {}
-    for name, sql in spec["jobs"].items():
+    for name, sql in {**spec["jobs"], **spec.get("extra_jobs", {})}.items():
         try:
             results[name] = {"ok": True, "plan": env.explain_sql(sql)}
         except Exception as exc:  # report every job, not just the first failure
