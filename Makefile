@@ -47,5 +47,5 @@ $(FLINK_STAMP): pyproject.toml
 	@$(FLINK_VENV)/bin/python -m pip install --quiet --upgrade pip
 	@echo "Installing PyFlink into $(FLINK_VENV) (first run: a few minutes, ~1 GB)..."
 	@$(FLINK_VENV)/bin/python -m pip install --progress-bar on \
-		"$$($(FLINK_VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["flink"])')"
+		$$($(FLINK_VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["flink"])')
 	@touch $(FLINK_STAMP)

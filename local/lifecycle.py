@@ -193,7 +193,7 @@ def down(settings: LocalSettings, console: Console, purge: bool = False) -> None
     if not stopped and not strays:
         console.print(f"Nothing running in {settings.home}.")
     if purge:
-        _purge(settings)
+        purge_data(settings)
         console.print(f"[green]✓[/] deleted the platform's data in {settings.home}")
     elif settings.home.exists():
         console.print(f"Data kept in {settings.home} (`dp local down --purge` deletes it).")
@@ -242,7 +242,7 @@ def _end_strays(settings: LocalSettings) -> int:
     return len(strays)
 
 
-def _purge(settings: LocalSettings) -> None:
+def purge_data(settings: LocalSettings) -> None:
     """Delete the platform's data: the whole state dir if `up` created it, else only what the platform wrote
     (DP_HOME may be a directory with other content)."""
     if not settings.uses_sqlite:  # the catalog lives elsewhere: drop our tables from it
@@ -260,3 +260,7 @@ def _purge(settings: LocalSettings) -> None:
     sqlite_files = settings.home.glob(f"{settings.catalog_db.name}*") if settings.uses_sqlite else []
     for path in (*sqlite_files, settings.supervisor_conf, settings.supervisor_pidfile, settings.record):
         path.unlink(missing_ok=True)
+    try:
+        settings.home.rmdir()
+    except OSError:
+        pass  # other content stays

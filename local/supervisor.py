@@ -85,20 +85,21 @@ def log_tail(path: Path, lines: int = 30) -> str:
 class _UnixTransport(xmlrpc.client.Transport):
     """XML-RPC over supervisord's unix socket (what supervisorctl does), with a connect timeout."""
 
-    def __init__(self, socket_path: Path):
+    def __init__(self, socket_path: Path, timeout: float | None):
         super().__init__()
         self.socket_path = str(socket_path)
+        self.timeout = timeout
 
     def make_connection(self, host):
         import http.client
         import socket
 
-        path = self.socket_path
+        path, timeout = self.socket_path, self.timeout
 
         class Connection(http.client.HTTPConnection):
             def connect(self):
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.settimeout(STOP_WAIT_SECS * 4)
+                self.sock.settimeout(timeout)
                 self.sock.connect(path)
 
         return Connection("localhost")
@@ -109,8 +110,11 @@ class Supervisor:
 
     def __init__(self, settings: LocalSettings):
         self.settings = settings
-        self.rpc: Any = xmlrpc.client.ServerProxy("http://localhost/RPC2",
-                                                  transport=_UnixTransport(settings.supervisor_socket))
+        self.rpc: Any = self._proxy(timeout=10)  # queries answer at once; a hung supervisord must not hang us
+
+    def _proxy(self, timeout: float | None) -> Any:
+        return xmlrpc.client.ServerProxy("http://localhost/RPC2",
+                                         transport=_UnixTransport(self.settings.supervisor_socket, timeout))
 
     def alive(self) -> bool:
         if not self.settings.supervisor_socket.exists():
@@ -150,10 +154,11 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Stop every service (reverse start order, each finishing its batch), then supervisord itself."""
+        patient = self._proxy(timeout=None)  # each service may take up to STOP_WAIT_SECS
         try:
-            self.rpc.supervisor.stopAllProcesses(True)
-        except xmlrpc.client.Fault:
-            pass  # some were already stopped: shutdown below stops the rest
+            patient.supervisor.stopAllProcesses(True)
+        except (OSError, xmlrpc.client.Error):
+            pass  # e.g. some were already stopped: shutdown below stops the rest
         pid = self.pid()
         try:
             self.rpc.supervisor.shutdown()

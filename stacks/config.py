@@ -194,7 +194,7 @@ class Observability(Model):
 
 
 class Backups(Model):
-    enabled: bool = False  # switched on per stack until every target implements it
+    enabled: bool = False  # switched on per stack (every shipped stack does)
     schedule: str = Field("0 3 * * *", description="cron schedule of PostgreSQL dumps (RDS: automated backups)")
     retention_days: int = Field(14, ge=1)
 

@@ -9,6 +9,7 @@ Two sources, one result:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, get_args
 
@@ -20,12 +21,22 @@ from stacks.config import PlatformConfig, Secret, SecretValue
 NAMESPACE = "dataplatform"
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """Bad stack configuration. `key` is the full Pulumi key path, e.g. `dataplatform:services.kafka.brokers`."""
 
     def __init__(self, key: str, message: str, source: str = "stack configuration"):
         self.key, self.message, self.source = key, message, source
         super().__init__(f"Invalid {source}: {key}: {message}")
+
+
+_ADAPTER_KEY = re.compile(r"^((?:services|aws|vm|kubernetes|compose|versions)(?:\.[\w\[\]]+)*): (.+)$", re.S)
+
+
+def from_adapter_error(error: ValueError) -> ConfigError | None:
+    """Adapters refuse settings they can't build (too few hosts for the replicas, a CIDR too small for EKS) with
+    a ValueError whose message starts with the key path; report those like any other config error."""
+    match = _ADAPTER_KEY.match(str(error))
+    return ConfigError(f"{NAMESPACE}:{match.group(1)}", match.group(2)) if match else None
 
 
 def _secret_field_names(model: type[BaseModel], seen: set | None = None) -> set[str]:

@@ -168,6 +168,12 @@ def capture(config: PlatformConfig, stack: str, program: Callable[[PlatformConfi
 
     try:
         _sync_await(run_pulumi_func(body))
+    except ValueError as error:
+        from stacks.loader import from_adapter_error
+
+        if (config_error := from_adapter_error(error)) is not None:
+            raise config_error from None
+        raise
     finally:
         settings.ROOT.set(None)
     by_urn = {urn: request.name for request, urn in monitor.captured}

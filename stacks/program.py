@@ -13,6 +13,7 @@ from components.base import ServiceArgs
 from components.catalog import Catalog, CatalogArgs
 from components.flink import Flink, FlinkArgs
 from components.kafka import Kafka
+from components.milvus import Milvus, MilvusArgs
 from components.object_storage import ObjectStorage
 from components.observability import Observability, ObservabilityArgs, observed
 from components.qdrant import Qdrant, QdrantArgs
@@ -32,7 +33,7 @@ def run(config: PlatformConfig) -> dict:
                    tags=config.tags, **extra)
 
     endpoints: dict[str, object] = {}
-    storage = catalog = kafka = flink = registry = trino = qdrant = None
+    storage = catalog = kafka = flink = registry = trino = qdrant = milvus = None
     if services.object_storage.enabled:
         storage = ObjectStorage("storage", args(services.object_storage))
         endpoints["object_storage"] = storage.endpoints.outputs()
@@ -54,6 +55,11 @@ def run(config: PlatformConfig) -> dict:
         qdrant = Qdrant("qdrant", args(services.qdrant, QdrantArgs, storage=storage and storage.endpoints,
                                        retention_days=services.backups.retention_days))
         endpoints["qdrant"] = qdrant.endpoints.outputs()
+    if services.milvus.enabled:
+        milvus = Milvus("milvus", args(services.milvus, MilvusArgs, storage=storage and storage.endpoints,
+                                       backup_schedule=services.backups.schedule,
+                                       retention_days=services.backups.retention_days))
+        endpoints["milvus"] = milvus.endpoints.outputs()
     if services.schema_registry.enabled:
         registry = SchemaRegistry("schema-registry", args(
             services.schema_registry, SchemaRegistryArgs, kafka=kafka and kafka.endpoints,
@@ -67,7 +73,7 @@ def run(config: PlatformConfig) -> dict:
     if services.observability.enabled:  # last: it scrapes what the services above expose
         observability = Observability("observability", args(
             services.observability, ObservabilityArgs,
-            targets=observed(storage, catalog, kafka, flink, registry, trino, qdrant),
+            targets=observed(storage, catalog, kafka, flink, registry, trino, qdrant, milvus),
             kafka=kafka.endpoints if kafka else None, kafka_brokers=services.kafka.brokers if kafka else 0))
         endpoints["observability"] = observability.endpoints.outputs()
     substrate.finalize()

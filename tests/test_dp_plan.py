@@ -44,3 +44,12 @@ def test_target_override_and_missing_stack():
     assert dp("plan", "dev", "--target", "vm").returncode == 2  # the dev file has no vm hosts
     missing = dp("plan", "nosuchstack")
     assert missing.returncode == 2 and "Pulumi.nosuchstack.yaml" in missing.stderr
+
+
+def test_adapter_refusals_are_config_errors_too(tmp_path):
+    small_vpc = tmp_path / "Pulumi.small.yaml"
+    small_vpc.write_text("config:\n  dataplatform:target: aws\n  dataplatform:aws:\n    region: eu-west-1\n"
+                         "    vpc_cidr: 10.0.0.0/26\n")
+    result = dp("plan", "--file", str(small_vpc))
+    assert result.returncode == 2
+    assert "dataplatform:aws.vpc_cidr" in result.stderr and "Traceback" not in result.stderr

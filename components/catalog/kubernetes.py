@@ -30,8 +30,6 @@ POSTGRES_UID = 999  # `postgres` in the official Debian-based image
 CURL_UID = 100  # `curl_user` in curlimages/curl
 JOB_RESOURCES = Resources(cpu="100m", memory="128Mi")
 BOOTSTRAP_DIR = "/etc/catalog-bootstrap"
-BACKUP_SCHEDULE = "17 2 * * *"  # daily, 02:17 UTC
-BACKUP_OF = "dataplatform.io/backup-of"  # what the stateful-backups policy reads
 
 
 @dataclass(frozen=True)
@@ -61,51 +59,6 @@ def bootstrap_script(base: str) -> str:
         f"until curl -fsS -o /dev/null {base}/health; do echo 'waiting for the catalog'; sleep 3; done",
         compose.bootstrap_script(base, f"@{BOOTSTRAP_DIR}/warehouse.json", dollar="$"),
     ])
-
-
-def upload_script(prefix: str) -> str:
-    """PUT the dump into the backups bucket over the S3 API (curl signs it with SigV4; no extra client image)."""
-    return "\n".join([
-        "set -eu",
-        f'key="{prefix}/$(date -u +%Y%m%dT%H%M%SZ).dump"',
-        'curl -fsS --aws-sigv4 "aws:amz:${S3_REGION}:s3" --user "${S3_ACCESS_KEY_ID}:${S3_SECRET_ACCESS_KEY}" '
-        '-T /backup/catalog.dump "${S3_ENDPOINT}/${S3_BUCKET}/${key}"',
-        'echo "uploaded s3://${S3_BUCKET}/${key}"',
-    ])
-
-
-def backup(name: str, args: CatalogArgs, parent: pulumi.Resource, database: Database) -> None:
-    """A daily `pg_dump` of the catalog database into the `backups` bucket (skipped when there is none)."""
-    cluster = args.substrate
-    storage = args.storage
-    bucket = storage.buckets.get("backups")
-    if bucket is None or storage.access_key_id is None:
-        return
-    db = f"{name}-db"
-    secret = k8s.core.v1.Secret(f"{name}-backup-s3", metadata=cluster.metadata(f"{name}-backup-s3", name, "backup"),
-                                type="Opaque", string_data={"S3_ACCESS_KEY_ID": storage.access_key_id,
-                                                            "S3_SECRET_ACCESS_KEY": storage.secret_access_key},
-                                opts=cluster.opts(parent))
-    dump = cluster.container(
-        "dump", args.versions.image("postgres"), JOB_RESOURCES,
-        command=["pg_dump", "-h", cluster.host(db), "-U", DB_USER, "-d", DB_NAME, "-Fc", "-f", "/backup/catalog.dump"],
-        env=[{"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": f"{db}-credentials",
-                                                                   "key": "POSTGRES_PASSWORD"}}}],
-        mounts=[{"name": "backup", "mountPath": "/backup"}])
-    upload = cluster.container(
-        "upload", args.versions.image("curl"), JOB_RESOURCES, command=["/bin/sh", "-ec", upload_script(db)],
-        env=[{"name": "S3_ENDPOINT", "value": storage.endpoint}, {"name": "S3_REGION", "value": storage.region},
-             {"name": "S3_BUCKET", "value": bucket}],
-        envFrom=[{"secretRef": {"name": f"{name}-backup-s3"}}],
-        mounts=[{"name": "backup", "mountPath": "/backup", "readOnly": True}])
-    pod = cluster.pod_spec([upload], POSTGRES_UID, initContainers=[dump], restartPolicy="Never",
-                           volumes=[{"name": "backup", "emptyDir": {"sizeLimit": "20Gi"}}])
-    k8s.batch.v1.CronJob(f"{db}-backup", metadata=cluster.metadata(f"{db}-backup", name, "backup", {BACKUP_OF: db}),
-                         spec={"schedule": BACKUP_SCHEDULE, "timeZone": "Etc/UTC", "concurrencyPolicy": "Forbid",
-                               "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
-                               "jobTemplate": {"spec": {"backoffLimit": 2, "activeDeadlineSeconds": 3600, "template": {
-                                   "metadata": {"labels": cluster.labels(name, "backup")}, "spec": pod}}}},
-                         opts=cluster.opts(parent, depends_on=[secret, *database.ready]))
 
 
 def postgres(name: str, args: CatalogArgs, parent: pulumi.Resource, password: pulumi.Output[str]) -> Database:
@@ -235,7 +188,6 @@ def deploy(name: str, args: CatalogArgs, parent: pulumi.Resource) -> CatalogEndp
     settings = args.settings
     storage = args.storage
     database = postgres(name, args, parent, db_password(name, args, parent))
-    backup(name, args, parent, database)
     base = lakekeeper(name, args, parent, database, s3_compat_warehouse(args))
     uri = f"{base}/catalog"
     properties = pulumi.Output.all(storage.access_key_id, storage.secret_access_key).apply(

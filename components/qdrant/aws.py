@@ -11,14 +11,15 @@ from components.qdrant import STORE, QdrantArgs, QdrantEndpoints, snapshots
 from components.qdrant import kubernetes as on_kubernetes
 
 
-def snapshot_statements(bucket: pulumi.Input[str], key_arn: pulumi.Input[str]) -> list[dict]:
+def prefix_statements(bucket: pulumi.Input[str], prefix: str, key_arn: pulumi.Input[str]) -> list[dict]:
+    """Read, write and delete under `<prefix>/` of one bucket (encrypted with the platform key), nothing else."""
     bucket_arn = pulumi.Output.concat("arn:aws:s3:::", bucket)
     return [
-        {"Sid": "ListSnapshots", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn,
-         "Condition": {"StringLike": {"s3:prefix": [f"{STORE}/*", STORE]}}},
-        {"Sid": "WriteSnapshots", "Effect": "Allow",
+        {"Sid": "ListPrefix", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+         "Resource": bucket_arn, "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix, ""]}}},
+        {"Sid": "ObjectsUnderPrefix", "Effect": "Allow",
          "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-         "Resource": pulumi.Output.concat(bucket_arn, f"/{STORE}/*")},
+         "Resource": pulumi.Output.concat(bucket_arn, f"/{prefix}/*")},
         {"Sid": "PlatformKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
          "Resource": key_arn}]
 
@@ -30,7 +31,7 @@ def deploy(name: str, args: QdrantArgs, parent: pulumi.Resource) -> QdrantEndpoi
     bucket = snapshots.bucket(args.storage)
     if bucket is not None:
         role = foundation.irsa_role(f"{name}-snapshots", cluster.namespace, f"{name}-snapshots",
-                                    snapshot_statements(bucket, foundation.kms_key.arn), parent)
+                                    prefix_statements(bucket, STORE, foundation.kms_key.arn), parent)
         annotations = {"eks.amazonaws.com/role-arn": role.arn}
     return on_kubernetes.qdrant(name, dataclasses.replace(args, substrate=cluster), parent,
                                 service_account_annotations=annotations)

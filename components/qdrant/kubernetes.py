@@ -5,8 +5,8 @@ through pod 0's stable name on the headless Service (peer port 6335); collection
 replication factors. Pods run as a non-root user on a read-only root filesystem (storage on the volume, snapshots
 and the init marker on emptyDirs). The API key comes from a Secret built from a Pulumi secret.
 
-Snapshots: a CronJob on `snapshot_schedule` (UTC, never two at once) whose init container snapshots every collection
-on every node into an emptyDir, then rclone uploads them to the backups bucket and expires old copies. `qdrant()` is
+Snapshots: a CronJob on `snapshot_schedule` (`scheduled.py`) whose init container snapshots every collection on
+every node into an emptyDir, then rclone uploads them to the backups bucket and expires old copies. `qdrant()` is
 what the aws target reuses (rclone with the pod's IAM role instead of keys).
 """
 from __future__ import annotations
@@ -14,18 +14,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.backups import BACKUP_OF
 from components.base import MetricsEndpoint
 from components.qdrant import (GRPC_PORT, HTTP_PORT, P2P_PORT, STORAGE, STORE, QdrantArgs, QdrantEndpoints,
-                               api_key, cluster_env, snapshots)
+                               api_key, cluster_env, scheduled, snapshots)
 from components.targets.kubernetes import PART_OF
-from stacks.config import Resources
 
 UID = 1000
-CURL_UID = 100  # `curl_user` in curlimages/curl
 SNAPSHOTS = "/qdrant/snapshots"
-SPOOL = "/spool"
-JOB_RESOURCES = Resources(cpu="100m", memory="256Mi")
 
 
 def start_script(name: str, host: str) -> str:
@@ -50,7 +45,7 @@ def qdrant(name: str, args: QdrantArgs, parent: pulumi.Resource, *,
     settings = args.settings
     snapshots.check_schedule(settings.snapshot_schedule)
     key = api_key(name, args, parent)
-    secret = k8s.core.v1.Secret(f"{name}-api-key", metadata=cluster.metadata(f"{name}-api-key", name, "server"),
+    secret = k8s.core.v1.Secret(f"{name}-api-key-secret", metadata=cluster.metadata(f"{name}-api-key", name, "server"),
                                 type="Opaque", string_data={"api-key": key},
                                 opts=cluster.opts(parent))
     headless = f"{name}-headless"
@@ -91,54 +86,17 @@ def qdrant(name: str, args: QdrantArgs, parent: pulumi.Resource, *,
     cluster.expose(name, selector, (HTTP_PORT, GRPC_PORT), parent)
 
     urls = {f"{name}-{i}": f"http://{name}-{i}.{cluster.host(headless)}:{HTTP_PORT}" for i in range(nodes)}
-    target = snapshots.bucket(args.storage)
-    if target is not None:
-        snapshot_job(name, args, parent, urls, target, [secret, statefulset], service_account_annotations)
+    copy = snapshots.copy(settings, args.storage, args.retention_days, urls, covers=(name,))
+    if copy is not None:
+        scheduled.cronjob(cluster, f"{name}-snapshots", name, copy, args.versions.image("curl"),
+                          args.versions.image("rclone"), parent, size_gb=settings.storage_gb,
+                          take_env=[{"name": "QDRANT_API_KEY", "valueFrom": {"secretKeyRef": {
+                              "name": f"{name}-api-key", "key": "api-key"}}}],
+                          depends_on=[secret, statefulset], service_account_annotations=service_account_annotations)
     return QdrantEndpoints(
         url=f"http://{cluster.host(name)}:{HTTP_PORT}", grpc_url=f"http://{cluster.host(name)}:{GRPC_PORT}",
         api_key=key, nodes=nodes, snapshot_schedule=settings.snapshot_schedule,
-        snapshots=pulumi.Output.concat("s3://", target, f"/{STORE}/") if target is not None else None,
+        snapshots=pulumi.Output.concat("s3://", copy.bucket, f"/{STORE}/") if copy is not None else None,
         metrics=(MetricsEndpoint("qdrant", tuple(u.removeprefix("http://") for u in urls.values()),
                                  selector={"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF},
                                  port="http"),))
-
-
-def snapshot_job(name: str, args: QdrantArgs, parent: pulumi.Resource, urls: dict[str, str], bucket,
-                 depends_on: list, service_account_annotations: dict | None) -> k8s.batch.v1.CronJob:
-    cluster = args.substrate
-    plain, secret_env = snapshots.uploader_env(args.storage)
-    depends = list(depends_on)
-    if secret_env:
-        depends.append(k8s.core.v1.Secret(
-            f"{name}-snapshots-rclone", metadata=cluster.metadata(f"{name}-snapshots-rclone", name, "snapshots"),
-            type="Opaque", string_data=secret_env, opts=cluster.opts(parent)))
-    service_account = None
-    if service_account_annotations:
-        service_account = f"{name}-snapshots"
-        depends.append(k8s.core.v1.ServiceAccount(f"{name}-snapshots", metadata=cluster.metadata(
-            service_account, name, "snapshots", service_account_annotations), automount_service_account_token=False,
-            opts=cluster.opts(parent)))
-    take = cluster.container(
-        "snapshot", args.versions.image("curl"), JOB_RESOURCES,
-        command=["/bin/sh", "-c", snapshots.snapshot_script(urls, SPOOL)],
-        env=[{"name": "QDRANT_API_KEY", "valueFrom": {"secretKeyRef": {"name": f"{name}-api-key",
-                                                                       "key": "api-key"}}}],
-        mounts=[{"name": "spool", "mountPath": SPOOL}])
-    upload = cluster.container(
-        "upload", args.versions.image("rclone"), JOB_RESOURCES,
-        command=["/bin/sh", "-ec", pulumi.Output.from_input(bucket).apply(lambda name: "\n".join([
-            snapshots.stamp_command(), *snapshots.upload_commands(name, SPOOL, args.retention_days)]))],
-        env=[{"name": "HOME", "value": "/tmp"}, *({"name": k, "value": v} for k, v in plain.items())],
-        envFrom=[{"secretRef": {"name": f"{name}-snapshots-rclone"}}] if secret_env else None,
-        mounts=[{"name": "spool", "mountPath": SPOOL, "readOnly": True}])
-    job = f"{name}-snapshots"
-    return k8s.batch.v1.CronJob(job, metadata=cluster.metadata(job, name, "snapshots", {BACKUP_OF: name}), spec={
-        "schedule": args.settings.snapshot_schedule, "timeZone": "Etc/UTC", "concurrencyPolicy": "Forbid",
-        "startingDeadlineSeconds": 3600, "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
-        "jobTemplate": {"spec": {"backoffLimit": 2, "activeDeadlineSeconds": 3 * 3600, "template": {
-            "metadata": {"labels": cluster.labels(name, "snapshots")},
-            "spec": cluster.pod_spec([upload], CURL_UID, initContainers=[take], restartPolicy="Never",
-                                     service_account=service_account,
-                                     volumes=[{"name": "spool", "emptyDir": {
-                                         "sizeLimit": f"{args.settings.storage_gb}Gi"}}])}}}},
-        opts=cluster.opts(parent, depends_on=depends))

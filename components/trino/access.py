@@ -142,7 +142,11 @@ def password_db(generated: dict[str, random.RandomPassword]) -> pulumi.Output[st
     the same algorithm as the `$2a$` pulumi-random writes)."""
     names = list(generated)
     return pulumi.Output.secret(pulumi.Output.all(*(generated[n].bcrypt_hash for n in names)).apply(
-        lambda hashes: "".join(f"{n}:{(h or '').replace('$2a$', '$2y$', 1)}\n" for n, h in zip(names, hashes))))
+        lambda hashes: "".join(password_line(n, h or "") for n, h in zip(names, hashes))))
+
+
+def password_line(user: str, bcrypt_hash: str) -> str:
+    return f"{user}:{bcrypt_hash.replace('$2a$', '$2y$', 1)}\n"
 
 
 def password_map(generated: dict[str, random.RandomPassword]) -> pulumi.Output[dict]:

@@ -22,6 +22,7 @@ from components.targets.kubernetes import PART_OF
 from components.trino import HTTP_PORT, HTTPS_PORT, TrinoArgs, TrinoEndpoints, access, conf, require, tls
 
 UID = 1000  # `trino` in the trinodb/trino image
+AUTHENTICATOR = "password-authenticator.properties"
 
 
 def _key(path: str) -> str:
@@ -64,11 +65,14 @@ def trino(name: str, args: TrinoArgs, parent: pulumi.Resource, catalog: str, *,
         return k8s.core.v1.ConfigMap(f"{name}-{role}-config", metadata=cluster.metadata(
             f"{name}-{role}", name, role), data={_key(p): c for p, c in files.items()}, opts=cluster.opts(parent))
 
+    # the authenticator's settings go with the password hashes, in the Secret
+    secret_files = {"password.db": access.password_db(generated), "tls/server.pem": server.pem,
+                    AUTHENTICATOR: coordinator_files.pop(AUTHENTICATOR)}
     maps = [config_map("coordinator", coordinator_files), config_map("worker", worker_files)]
     keystore = k8s.core.v1.Secret(f"{name}-keystore", metadata=cluster.metadata(f"{name}-keystore", name,
                                                                                 "coordinator"),
-                                  type="Opaque", string_data={"password.db": access.password_db(generated),
-                                                              "server.pem": server.pem}, opts=cluster.opts(parent))
+                                  type="Opaque", string_data={_key(p): c for p, c in secret_files.items()},
+                                  opts=cluster.opts(parent))
     environment = k8s.core.v1.Secret(f"{name}-env", metadata=cluster.metadata(f"{name}-env", name, "server"),
                                      type="Opaque", string_data={
                                          conf.SHARED_SECRET_ENV: generated_secret(f"{name}-shared-secret", parent,
@@ -81,14 +85,14 @@ def trino(name: str, args: TrinoArgs, parent: pulumi.Resource, catalog: str, *,
             name, name, "server", service_account_annotations), automount_service_account_token=False,
             opts=cluster.opts(parent))
 
-    def deployment(role: str, replicas: int, resources, files: dict[str, str], secret_files: bool):
+    def deployment(role: str, replicas: int, resources, files: dict[str, str], coordinator: bool):
         sources = [{"configMap": {"name": f"{name}-{role}",
                                   "items": [{"key": _key(p), "path": p} for p in sorted(files)]}}]
-        if secret_files:
-            sources.append({"secret": {"name": f"{name}-keystore", "items": [
-                {"key": "password.db", "path": "password.db"}, {"key": "server.pem", "path": "tls/server.pem"}]}})
+        if coordinator:
+            sources.append({"secret": {"name": f"{name}-keystore",
+                                       "items": [{"key": _key(p), "path": p} for p in sorted(secret_files)]}})
         ports = [{"name": "http", "containerPort": HTTP_PORT}]
-        if secret_files:
+        if coordinator:
             ports.append({"name": "https", "containerPort": HTTPS_PORT})
         container = cluster.container(
             "trino", args.versions.image("trino"), resources,

@@ -98,7 +98,8 @@ def test_one_locked_down_bucket_per_logical_bucket(dev):
 
 def test_lifecycle_follows_the_settings():
     graph = capture(config(services__object_storage={"noncurrent_version_days": 90, "abort_multipart_days": 2,
-                                                     "buckets": ["warehouse"]}), "aws-lifecycle")
+                                                     "buckets": ["warehouse"]},
+                           services__backups={"enabled": False}), "aws-lifecycle")
     [lifecycle] = of(graph, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     rule = lifecycle.inputs["rules"][0]
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 90}

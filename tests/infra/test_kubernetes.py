@@ -29,12 +29,13 @@ EXAMPLE = REPO / "examples" / "stacks" / "Pulumi.k8s.yaml"
 
 @pytest.fixture(scope="module")
 def dev():
-    return capture(parse({"target": "kubernetes"}), "k8s-dev")
+    return capture(parse({"target": "kubernetes", "services": {"backups": {"enabled": True}}}), "k8s-dev")
 
 
 @pytest.fixture(scope="module")
 def prod():
-    return capture(parse({"target": "kubernetes", "environment": "prod", "size": "medium", "kubernetes": {
+    return capture(parse({"target": "kubernetes", "environment": "prod", "size": "medium",
+                          "services": {"backups": {"enabled": True}}, "kubernetes": {
         "namespace": "analytics", "storage_class": "fast-ssd", "allowed_ingress_cidrs": ["10.20.0.0/16"]}}),
         "k8s-prod")
 
@@ -234,7 +235,7 @@ def secret(graph, name: str):
 
 
 def test_catalog_credentials_reach_pods_only_through_secrets(dev):
-    for name in ("catalog-config", "catalog-db-credentials", "catalog-bootstrap", "catalog-backup-s3"):
+    for name in ("catalog-config", "catalog-db-credentials", "catalog-bootstrap"):
         resource = secret(dev, name)
         assert resource.secret_paths and all(p.startswith("stringData") for p in resource.secret_paths), name
     url = secret(dev, "catalog-config").inputs["stringData"]["LAKEKEEPER__PG_DATABASE_URL_WRITE"]
@@ -248,14 +249,11 @@ def test_catalog_credentials_reach_pods_only_through_secrets(dev):
                 assert "mock-password" not in str(env.get("value", "")), container["name"]
 
 
-def test_catalog_database_is_backed_up_daily_to_the_backups_bucket(dev):
-    cronjob = named(dev, "CronJob", "catalog-db-backup")
-    assert cronjob["metadata"]["annotations"]["dataplatform.io/backup-of"] == "catalog-db"
-    spec = dig(cronjob, WORKLOADS["CronJob"])
-    assert spec["initContainers"][0]["command"][:3] == ["pg_dump", "-h", "catalog-db.dataplatform.svc"]
-    upload = spec["containers"][0]
-    assert {"name": "S3_BUCKET", "value": "backups"} in upload["env"]
-    assert shellcheck(upload["command"][2], "sh").returncode == 0
+def test_catalog_database_is_backed_up_once_by_the_backups_component(dev):
+    cronjobs = [r for r in dev.resources if r.type == "kubernetes:batch/v1:CronJob"]
+    protecting = [c for c in cronjobs if c.inputs["metadata"]["annotations"].get("dataplatform.io/backup-of") ==
+                  "catalog-db"]
+    assert [c.name for c in protecting] == ["backups-catalog-db"]
 
 
 def test_catalog_contract_matches_compose(dev):

@@ -105,7 +105,7 @@ def test_purge_deletes_a_state_dir_it_created(tmp_path):
     settings = LocalSettings.from_env({"DP_HOME": str(tmp_path / "new")})
     prepare_home(settings)
     (settings.home / "audit").mkdir()  # written by a service
-    lifecycle._purge(settings)
+    lifecycle.purge_data(settings)
     assert not settings.home.exists()
 
 
@@ -117,5 +117,5 @@ def test_purge_keeps_what_others_put_in_the_state_dir(tmp_path):
     prepare_home(settings)
     settings.catalog_db.write_bytes(b"")
     (settings.logs / "ingest.log").write_text("...")
-    lifecycle._purge(settings)
+    lifecycle.purge_data(settings)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -21,7 +21,6 @@ from workloads.medallion.refine import refine_once
 from workloads.medallion.tables import (
     BRONZE_QUARANTINE,
     ENTITIES,
-    GOLD_FIELDS,
     SILVER_QUARANTINE,
     TOPICS,
     bronze,
@@ -52,7 +51,8 @@ def gold_matches(events: list[Event]) -> None:
     want = expected(events)
     for entity in ENTITIES:
         assert rows(silver(entity)) == want.silver_counts[entity], entity
-    revenue = {(r["day"].isoformat(), r["category"]): r for r in table(gold("revenue_daily")).scan().to_arrow().to_pylist()}
+    revenue = {(r["day"].isoformat(), r["category"]): r
+               for r in table(gold("revenue_daily")).scan().to_arrow().to_pylist()}
     assert revenue.keys() == want.revenue.keys()
     for key, (amount, units, lines) in want.revenue.items():
         assert (revenue[key]["units"], revenue[key]["lines"]) == (units, lines)

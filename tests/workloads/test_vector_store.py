@@ -204,3 +204,21 @@ def test_credentials_come_from_the_environment_or_a_mounted_file(monkeypatch, tm
     monkeypatch.setenv("DP_MILVUS_TOKEN_FILE", str(tmp_path / "missing"))
     with pytest.raises(VectorError, match="cannot read DP_MILVUS_TOKEN_FILE"):
         secret("DP_MILVUS_TOKEN")
+
+
+def test_handoff_ignores_requests_from_dead_processes(tmp_path, monkeypatch):
+    from workloads.vector.handoff import CollectionLock, lock_timeout
+
+    lock = CollectionLock(tmp_path, "a", timeout=1)
+    lock.acquire("collection 'x'")
+    (tmp_path / "wants-999999999-zz").touch()  # no such process: a waiter that died
+    assert not lock.others_waiting() and not (tmp_path / "wants-999999999-zz").exists()
+    other = CollectionLock(tmp_path, "b", timeout=0.2)  # same process, another store: a real request
+    with pytest.raises(VectorError, match="held by another process"):
+        other.acquire("collection 'x'")
+    lock.release()
+    other.acquire("collection 'x'")
+    assert other.held and not list(tmp_path.glob("wants-*"))
+    monkeypatch.setenv("DP_VECTOR_LOCK_TIMEOUT", "soon")
+    with pytest.raises(VectorError, match="DP_VECTOR_LOCK_TIMEOUT must be a number"):
+        lock_timeout()

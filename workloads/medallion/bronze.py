@@ -36,8 +36,17 @@ from workloads.medallion.tables import (
     bronze,
 )
 
-MAX_PAYLOAD_BYTES = int(os.environ.get("DP_MEDALLION_MAX_PAYLOAD_BYTES", 256 * 1024))
-BATCH_MESSAGES = int(os.environ.get("DP_MEDALLION_BATCH_MESSAGES", 250_000))
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+MAX_PAYLOAD_BYTES = _positive("DP_MEDALLION_MAX_PAYLOAD_BYTES", 256 * 1024)
+BATCH_MESSAGES = _positive("DP_MEDALLION_BATCH_MESSAGES", 250_000)
 _CHUNK = 1000  # messages per consume() call: larger calls are slower in confluent-kafka
 log = structlog.get_logger()
 

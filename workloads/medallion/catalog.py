@@ -29,4 +29,5 @@ def table(identifier: str, catalog: Any | None = None) -> Any:
     try:
         return catalog.load_table(identifier)
     except NoSuchTableError as exc:
-        raise RuntimeError(f"table {identifier} does not exist: run `python -m workloads.medallion init` first") from exc
+        raise RuntimeError(f"table {identifier} does not exist: "
+                           "run `python -m workloads.medallion init` first") from exc

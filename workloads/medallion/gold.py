@@ -66,7 +66,8 @@ MERGE_SQL = {
         ),
         recomputed AS (
             SELECT event_date AS day, count(*) AS sessions, count_if(viewed) AS product_views,
-                   count_if(carted) AS add_to_carts, count_if(checked_out) AS checkouts, count_if(purchased) AS purchases
+                   count_if(carted) AS add_to_carts, count_if(checked_out) AS checkouts,
+                   count_if(purchased) AS purchases
             FROM sessions GROUP BY event_date
         )
         SELECT day, sessions, product_views, add_to_carts, checkouts, purchases,

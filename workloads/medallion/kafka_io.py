@@ -17,8 +17,9 @@ def _metadata(admin, timeout: float):
     try:
         return admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise RuntimeError(f"Kafka at {kafka_config()['bootstrap.servers']} did not answer within {timeout:.0f} s "
-                           f"({exc.args[0].str()}): is the broker running, is DP_KAFKA_BOOTSTRAP_SERVERS right?") from exc
+        where = kafka_config()["bootstrap.servers"]
+        raise RuntimeError(f"Kafka at {where} did not answer within {timeout:.0f} s ({exc.args[0].str()}): "
+                           "is the broker running, is DP_KAFKA_BOOTSTRAP_SERVERS right?") from exc
 
 
 def ensure_topics(topics: list[str] | None = None, partitions: int = TOPIC_PARTITIONS, timeout: float = 10.0) -> None:

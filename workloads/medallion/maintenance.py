@@ -77,7 +77,8 @@ def _referenced_files(tbl: Any) -> set[str]:
                 continue
             seen_manifests.add(manifest.manifest_path)
             files.add(manifest.manifest_path)
-            files.update(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io, discard_deleted=False))
+            entries = manifest.fetch_manifest_entry(io, discard_deleted=False)
+            files.update(entry.data_file.file_path for entry in entries)
     return files
 
 

@@ -101,15 +101,14 @@ def classify(raw: bytes, schema: pa.Schema, required: set[str]) -> tuple[str, st
     event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
     for f in schema:
         value = obj.get(f.name)
-        if value is None:
-            if f.name in required:
-                return "missing_field", f"required field '{f.name}' is missing or null", event_id
-            continue
-        if problem := _type_error(f.name, value, f.type):
+        if value is not None and (problem := _type_error(f.name, value, f.type)):
             return "wrong_type", problem, event_id
+    if absent := [f.name for f in schema if f.name in required and obj.get(f.name) is None]:
+        return "missing_field", missing_reason(absent), event_id
     for name, value in obj.items():
         if name not in schema.names and isinstance(value, (dict, list)):
-            return "unsupported_field", f"new field '{name}' is nested ({_json_type(value)}): only flat fields evolve", event_id
+            why = f"new field '{name}' is nested ({_json_type(value)}): only flat fields evolve"
+            return "unsupported_field", why, event_id
     return None
 
 
@@ -137,14 +136,28 @@ def _bisect(values: list[bytes], idx: np.ndarray, schema: pa.Schema,
         _bisect(values[mid:], idx[mid:], schema, good, bad)
 
 
-def _parse(values: list[bytes], idx: np.ndarray, schema: pa.Schema) -> tuple[list[tuple[pa.Table, np.ndarray]], list[int]]:
+def _parse(values: list[bytes], idx: np.ndarray, schema: pa.Schema,
+           required: set[str]) -> tuple[list[tuple[pa.Table, np.ndarray]], list[int]]:
+    """Bulk-parse; when that fails, per chunk: bulk again, else sort the chunk's records out in Python (a few
+    microseconds each, so a flood of garbage stays cheap) and bisect what Python accepts but pyarrow does not."""
     good: list[tuple[pa.Table, np.ndarray]] = []
     bad: list[int] = []
     try:
         good.append((_read(values, schema), idx))
+        return good, bad
     except pa.ArrowInvalid:
-        for start in range(0, len(values), _CHUNK):
-            _bisect(values[start:start + _CHUNK], idx[start:start + _CHUNK], schema, good, bad)
+        pass
+    for start in range(0, len(values), _CHUNK):
+        chunk, chunk_idx = values[start:start + _CHUNK], idx[start:start + _CHUNK]
+        try:
+            good.append((_read(chunk, schema), chunk_idx))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        fine = np.array([classify(v, schema, required) is None for v in chunk], dtype=bool)
+        bad += chunk_idx[~fine].tolist()
+        if fine.any():
+            _bisect([v for v, ok in zip(chunk, fine) if ok], chunk_idx[fine], schema, good, bad)
     return good, bad
 
 
@@ -232,8 +245,8 @@ def read_values(values: list[bytes | None], schema: pa.Schema, required: list[st
         candidates = [values[i] for i in idx]
     else:
         idx, candidates = np.arange(n), values
-    parts, bad = _parse(candidates, idx, schema) if len(candidates) else ([], [])
     required_set = set(required)
+    parts, bad = _parse(candidates, idx, schema, required_set) if len(candidates) else ([], [])
     for i in bad:
         problem = classify(values[i], schema, required_set)
         if problem is None:  # valid JSON pyarrow could not take as is (e.g. pretty-printed): read it compacted
@@ -255,11 +268,14 @@ def read_values(values: list[bytes | None], schema: pa.Schema, required: list[st
         for row in np.nonzero(missing)[0]:
             absent = [name for name in required if not table.column(name)[int(row)].is_valid]
             event_id = event_ids[int(row)].as_py() if event_ids is not None else None
-            rejects.append(Reject(int(indices[row]), "missing_field",
-                                  f"required field(s) missing or null: {', '.join(absent)}", event_id))
+            rejects.append(Reject(int(indices[row]), "missing_field", missing_reason(absent), event_id))
         keep = ~missing
         table, indices = table.filter(pa.array(keep)), indices[keep]
     return ParsedBatch(table, indices, sorted(rejects, key=lambda r: r.index), new_fields)
+
+
+def missing_reason(absent: list[str]) -> str:
+    return f"required field(s) missing or null: {', '.join(absent)}"
 
 
 def _compact(raw: bytes) -> bytes:

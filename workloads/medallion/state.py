@@ -17,7 +17,11 @@ from workloads.medallion.tables import KAFKA_OFFSETS_PROPERTY, SOURCE_SNAPSHOTS_
 STATE_PROPERTIES = (KAFKA_OFFSETS_PROPERTY, SOURCE_SNAPSHOTS_PROPERTY)
 
 
-def _latest_property(table: Any, key: str) -> dict:
+def _latest_property(table: Any, key: str, required: bool = True) -> dict:
+    """The newest value of `key` on the current lineage; {} for a table nothing was committed to yet.
+
+    A table with data but no progress anywhere on its lineage (written by another tool, whose snapshots expired
+    ours) is refused: starting over from the beginning would duplicate everything."""
     metadata = table.metadata
     snapshot = metadata.current_snapshot()
     while snapshot is not None:
@@ -26,6 +30,10 @@ def _latest_property(table: Any, key: str) -> dict:
         if snapshot.parent_snapshot_id is None:
             break
         snapshot = metadata.snapshot_by_id(snapshot.parent_snapshot_id)
+    current = metadata.current_snapshot()
+    if required and current is not None and int(current.summary.get("total-records") or 0) > 0:
+        raise RuntimeError(f"{'.'.join(table.name()[-2:])} holds rows but no `{key}` progress on its current "
+                           "snapshots: it was written outside these jobs; refusing to start over and duplicate")
     return {}
 
 
@@ -53,7 +61,7 @@ def carried_state(table: Any) -> dict[str, str]:
     """The state properties to copy into a snapshot that does not change progress (compaction)."""
     props: dict[str, str] = {}
     for key in STATE_PROPERTIES:
-        value = _latest_property(table, key)
+        value = _latest_property(table, key, required=False)
         if value:
             props[key] = json.dumps(value)
     return props
@@ -66,7 +74,8 @@ def snapshots_after(table: Any, snapshot_id: int | None) -> set[int]:
     snapshot = metadata.current_snapshot()
     while snapshot is not None and snapshot.snapshot_id != snapshot_id:
         found.add(snapshot.snapshot_id)
-        snapshot = metadata.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id is not None else None
+        parent = snapshot.parent_snapshot_id
+        snapshot = metadata.snapshot_by_id(parent) if parent is not None else None
     return found
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
     BinaryType,
-    BooleanType,
     DateType,
     DecimalType,
     DoubleType,

@@ -6,8 +6,11 @@ point instead of adding one), vector = the embedding of a text built from the ro
 Incremental: the collection's metadata remembers the table snapshot it last indexed. When every snapshot since
 then only appended data (or compacted it: `replace`), only the appended files are read
 (`incremental_append_scan`). After an overwrite or delete, an expired/rolled-back snapshot, or with `full=True`,
-the whole table is re-read, every row upserted, and points whose key left the table are deleted. The snapshot is
-recorded only after its rows are stored, so a crash means the next run redoes the work, never skips it.
+the whole table is re-read: rows whose text or payload changed are re-embedded and upserted, unchanged ones are
+left alone (gold tables are rewritten on every run), and points whose key left the table are deleted. The snapshot
+is recorded only after its rows are stored, so a crash means the next run redoes the work, never skips it.
+
+A table should hold one row per key; when a key repeats, the row read last wins.
 """
 from __future__ import annotations
 

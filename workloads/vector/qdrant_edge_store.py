@@ -70,7 +70,10 @@ class QdrantEdgeStore(VectorStore):
         self._locks: dict[str, CollectionLock] = {}
         self._exclusive: Counter[str] = Counter()
         self._dims: dict[str, int] = {}
-        self._lock = threading.RLock()  # one operation at a time: a hand-over never closes a shard in use
+        # One lock per collection, so a hand-over never closes a shard in use, and a thread waiting for one
+        # collection from another process does not keep this store from handing over the others (no deadlock).
+        self._in_use: dict[str, threading.RLock] = {}
+        self._in_use_guard = threading.Lock()
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -85,9 +88,13 @@ class QdrantEdgeStore(VectorStore):
     def has_collection(self, name: str) -> bool:
         return (self._dir(name) / "collection.json").is_file()
 
+    def _busy(self, name: str) -> threading.RLock:
+        with self._in_use_guard:
+            return self._in_use.setdefault(check_name(name), threading.RLock())
+
     def create_collection(self, name: str, dim: int, *, keyword_fields: Sequence[str] = ()) -> None:
         q = _edge()
-        with self._lock:
+        with self._busy(name):
             if not self.has_collection(name):
                 self._collection_lock(name).acquire(f"collection {name!r}")
             if self.has_collection(name):  # (again: another process may have created it while we waited)
@@ -113,7 +120,7 @@ class QdrantEdgeStore(VectorStore):
                     shard.update(q.UpdateOperation.create_field_index(field, q.PayloadSchemaType.Keyword))
 
     def drop_collection(self, name: str) -> None:
-        with self._lock:
+        with self._busy(name):
             if self.has_collection(name):
                 self._open(name)  # takes the lock first: never delete files another process has open
                 self._shards.pop(name).close()
@@ -128,7 +135,7 @@ class QdrantEdgeStore(VectorStore):
         return self._locks[name]
 
     def _open(self, name: str):
-        """The collection's shard, taking it over from another process if needed. Call with `_lock` held."""
+        """The collection's shard, taking it over from another process if needed. Call with `_busy(name)` held."""
         if name not in self._shards:
             self.require(name)
             self._collection_lock(name).acquire(f"collection {name!r}")
@@ -139,23 +146,23 @@ class QdrantEdgeStore(VectorStore):
 
     @contextmanager
     def _using(self, name: str) -> Iterator[Any]:
-        with self._lock:
+        with self._busy(name):
             yield self._open(name)
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         """Keep the collection through several operations (an indexing run): no hand-over in between."""
-        with self._lock:
+        with self._busy(name):
             self._open(name)
             self._exclusive[name] += 1
         try:
             yield
         finally:
-            with self._lock:
+            with self._busy(name):
                 self._exclusive[name] -= 1
 
     def _release(self, name: str) -> None:
-        """Flush and close the shard and let the lock go (call with `_lock` held)."""
+        """Flush and close the shard and let the lock go (call with `_busy(name)` held)."""
         if shard := self._shards.pop(name, None):
             shard.flush()
             shard.close()
@@ -170,10 +177,15 @@ class QdrantEdgeStore(VectorStore):
 
     def _hand_over(self) -> None:
         while not self._closed.wait(0.1):
-            with self._lock:
-                for name in list(self._shards):
-                    if not self._exclusive[name] and self._locks[name].others_waiting():
+            for name in list(self._shards):
+                busy = self._busy(name)
+                if not busy.acquire(blocking=False):
+                    continue  # in use: ask again on the next tick
+                try:
+                    if name in self._shards and not self._exclusive[name] and self._locks[name].others_waiting():
                         self._release(name)
+                finally:
+                    busy.release()
 
     # -- metadata --------------------------------------------------------------------------------------------
 
@@ -253,7 +265,7 @@ class QdrantEdgeStore(VectorStore):
 
     def close(self) -> None:
         self._closed.set()
-        with self._lock:
-            for name in list(self._shards):
+        for name in list(self._shards):
+            with self._busy(name):
                 self._release(name)
-            self._locks.clear()
+        self._locks.clear()
