@@ -193,10 +193,36 @@ class Observability(Model):
         "managed", description="AWS only: Amazon Managed Prometheus + Managed Grafana, or the Kubernetes stack on EKS")
 
 
+def _https_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?/?$", value):
+        raise ValueError(f"{value!r} must be an https:// URL without a path, e.g. https://s3.eu-central-1."
+                         "wasabisys.com (the copy leaves the platform's network: plain http is refused)")
+    return value.rstrip("/") if value else value
+
+
+class Offsite(Model):
+    """An S3 bucket outside the platform (another provider, account or site) that receives a copy of every
+    platform bucket (compose, VMs, Kubernetes; on AWS, AWS Backup covers the buckets)."""
+    endpoint: Annotated[str | None, AfterValidator(_https_url)] = Field(
+        None, description="S3 API of an S3-compatible service (https://...); not set: AWS S3")
+    region: str = Field("us-east-1", min_length=1)
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
+        description="an existing bucket, not on the platform's own storage (docs/restore.md)")
+    prefix: Annotated[str, Field(pattern=r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$")] = Field(
+        "dataplatform", description="key prefix: `<prefix>/current/<bucket>/` mirrors, `<prefix>/history/<UTC "
+                                    "stamp>/` keeps what each run replaced or deleted")
+    path_style: bool | None = Field(None, description="path-style requests; default: on with an endpoint, off on "
+                                                      "AWS S3")
+    access_key_id: SecretValue
+    secret_access_key: SecretValue
+
+
 class Backups(Model):
     enabled: bool = False  # switched on per stack (every shipped stack does)
-    schedule: str = Field("0 3 * * *", description="cron schedule of PostgreSQL dumps (RDS: automated backups)")
-    retention_days: int = Field(14, ge=1)
+    schedule: str = Field("0 3 * * *", description="cron schedule of PostgreSQL dumps (RDS: automated backups) "
+                                                   "and of the off-site copy")
+    retention_days: int = Field(14, ge=1, description="days dumps (and the off-site copy's history) are kept")
+    offsite: Offsite | None = None
 
 
 class Services(Model):

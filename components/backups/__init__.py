@@ -16,6 +16,12 @@ bucket and expired after `retention_days`; the restore procedure per target is d
   protected by replication, not copied.
 - Flink state needs no job here: checkpoints and savepoints already live in the `checkpoints` bucket. The schema
   registry's content is registered from code on every `pulumi up`.
+- Object storage (compose, VMs, Kubernetes), with `services.backups.offsite` set: every platform bucket mirrored
+  by rclone to an S3 bucket outside the platform, with the history of what each run replaced or deleted
+  (`offsite.py`); a scheduler container on compose, a systemd timer on the first object-storage host, a CronJob on
+  Kubernetes. Without an off-site target nothing copies the buckets (a copy into the `backups` bucket would live
+  on the storage it protects), and the stateful-backups policy keeps flagging the object storage. On AWS the
+  buckets are versioned and covered by AWS Backup; `offsite` is refused there.
 
 Adding a store (Qdrant snapshots, when Qdrant lands): produce a file and upload it under `<store>/` with the same
 rclone remote (`rclone_env`) and retention (`expire_command`): on compose a scheduler service writing
@@ -64,13 +70,14 @@ class BackupEndpoints:
     stores: tuple[str, ...]  # what is backed up, e.g. catalog-db (pg_dump), warehouse (AWS Backup)
     kafka_topics: tuple[dict, ...] = ()  # the topic definitions, also at s3://<bucket>/kafka/topics.json
     vault: pulumi.Input[str] | None = None  # AWS Backup vault
+    offsite: dict | None = None  # where the off-site copy of the object storage goes (`OffsiteCopy.outputs`)
 
     def outputs(self) -> dict:
         return {"bucket": self.bucket, "schedule": self.schedule, "retention_days": self.retention_days,
                 "stores": list(self.stores), "kafka_topics": list(self.kafka_topics),
                 "kafka_topics_object": pulumi.Output.concat("s3://", self.bucket, f"/{TOPICS_KEY}")
                 if self.bucket is not None and self.kafka_topics else None,
-                "vault": self.vault}
+                "vault": self.vault, "offsite": self.offsite}
 
 
 @dataclass(frozen=True)

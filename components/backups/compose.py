@@ -4,7 +4,9 @@
   every minute (`schedule.SHELL_MATCHER`) and dumps the catalog database into `<spool>/catalog-db/<stamp>.dump`
   (written under `.partial/` first, then moved: the uploader never sees half a dump);
 - `<name>-upload` (rclone): every minute moves what the spool holds into the `backups` bucket, then deletes copies
-  older than the retention; at start it uploads the Kafka topic definitions.
+  older than the retention; at start it uploads the Kafka topic definitions;
+- `<name>-object-storage` (rclone, with `services.backups.offsite`): at each minute the schedule matches, runs the
+  off-site copy of every bucket (`offsite.copy_script`, mounted as a config file).
 
 Each writes a heartbeat and a failure marker; their health checks turn unhealthy when the loop stalls or the last
 dump or upload failed, so `docker compose ps` shows a backup problem. The database password and the S3 keys come
@@ -16,10 +18,15 @@ import pulumi
 
 from components.backups import (BACKUP_OF, STAMP, TOPICS_KEY, BackupArgs, BackupEndpoints, backups_bucket,
                                 catalog_database, expire_command, kafka_topics, rclone_env, remote, topics_document)
+from components.backups.offsite import STORE, OffsiteCopy, copy_script, offsite_copy
 from components.backups.schedule import SHELL_MATCHER, parse
 
 SPOOL = "/spool"
 TOPICS_FILE = "/etc/backups/kafka-topics.json"
+COPY_FILE = "/etc/backups/offsite-copy.sh"
+POLL_S = 20  # how often the scheduler checks on a running copy (and keeps its heartbeat fresh)
+OFFSITE_VARIABLES = {"RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID": "OFFSITE_ACCESS_KEY_ID",
+                     "RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY": "OFFSITE_SECRET_ACCESS_KEY"}
 UPLOAD_EVERY_S = 60
 # the project variables the object storage adapter already passes the S3 keys in
 S3_VARIABLES = {"RCLONE_CONFIG_BACKUPS_ACCESS_KEY_ID": "S3_ACCESS_KEY_ID",
@@ -77,6 +84,42 @@ def upload_loop(bucket: str, stores: tuple[str, ...], retention_days: int, topic
     ])
 
 
+def copy_loop() -> str:
+    """The off-site scheduler: at each minute the schedule matches, run the copy in the background and keep the
+    heartbeat fresh while it runs (a copy can take hours); its exit status sets or clears the failure marker."""
+    return "\n".join([
+        "set -euf",
+        SHELL_MATCHER.strip(),
+        "while true; do",
+        "  touch /tmp/heartbeat",
+        "  # shellcheck disable=SC2046 # five numbers",
+        "  if cron_matches \"$SCHEDULE\" $(date -u '+%-M %-H %-d %-m %w'); then",
+        f"    sh -eu {COPY_FILE} &",
+        "    copy=$!",
+        f'    while kill -0 "$copy" 2>/dev/null; do touch /tmp/heartbeat; sleep {POLL_S}; done',
+        '    if wait "$copy"; then rm -f /tmp/failed; else touch /tmp/failed; echo "off-site copy failed" >&2; fi',
+        "  fi",
+        "  sleep $((60 - $(date +%-S)))",
+        "done",
+        "",
+    ])
+
+
+def _offsite_service(project, name: str, args: BackupArgs, copy: OffsiteCopy) -> None:
+    plain, secret = rclone_env(args.storage)
+    environment = {"SCHEDULE": args.settings.schedule, "TZ": "UTC", **plain,
+                   **{key: project.secret(S3_VARIABLES[key], value) for key, value in secret.items()},
+                   **copy.plain,
+                   **{key: project.secret(OFFSITE_VARIABLES[key], value) for key, value in copy.secret.items()}}
+    project.add_config(f"{name}-offsite-copy", copy_script(copy).replace("$", "$$"))
+    project.add_service(f"{name}-{STORE}", {
+        "image": args.versions.image("rclone"), "restart": "unless-stopped", "entrypoint": ["/bin/sh", "-c"],
+        "command": [copy_loop().replace("$", "$$")], "environment": environment,
+        "configs": [{"source": f"{name}-offsite-copy", "target": COPY_FILE}],
+        "labels": {BACKUP_OF: ",".join(copy.covers)}, "healthcheck": health(),
+    })
+
+
 def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoints:
     project = args.substrate
     settings = args.settings
@@ -84,6 +127,7 @@ def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoi
     parse(settings.schedule)  # refuse a schedule the loop could not run, naming the key
     database = catalog_database(args)
     topics = kafka_topics(args.kafka)
+    copy = offsite_copy(args, ("localhost", "127.0.0.1"))
     spool = f"{name}-spool"
     stores = (database.service,) if database else ()
     if database is not None:
@@ -111,5 +155,8 @@ def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoi
             "configs": [{"source": f"{name}-kafka-topics", "target": TOPICS_FILE}] if topics else [],
             "healthcheck": health(),
         }, volumes=(spool,))
+    if copy is not None:
+        _offsite_service(project, name, args, copy)
     return BackupEndpoints(bucket=bucket, schedule=settings.schedule, retention_days=settings.retention_days,
-                           stores=stores, kafka_topics=topics)
+                           stores=stores + ((STORE,) if copy else ()), kafka_topics=topics,
+                           offsite=copy.outputs() if copy else None)

@@ -105,7 +105,7 @@ def etcd_snapshot_script() -> str:
         "umask 077",
         'curl -fsS -X POST -d \'{}\' "$ETCD_URL/v3/maintenance/snapshot" > "$out/stream.json"',
         'if grep -q \'"error"\' "$out/stream.json"; then cat "$out/stream.json" >&2; exit 1; fi',
-        'sed -n \'s/.*"blob":"\\([^"]*\\)".*/\\1/p\' "$out/stream.json" > "$out/chunks"',
+        'sed -n \'s/.*"blob": *"\\([^"]*\\)".*/\\1/p\' "$out/stream.json" > "$out/chunks"',
         ': > "$out/etcd.db"',
         'while IFS= read -r chunk; do printf \'%s\' "$chunk" | base64 -d >> "$out/etcd.db"; done < "$out/chunks"',
         'rm -f "$out/stream.json" "$out/chunks"',

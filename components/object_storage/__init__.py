@@ -24,6 +24,9 @@ class StorageEndpoints:
     path_style: bool = True
     kms_key_arn: pulumi.Input[str] | None = None  # AWS: the key the buckets are encrypted with
     metrics: tuple[MetricsEndpoint, ...] = ()  # what Prometheus scrapes (components/observability)
+    # where the data lives (compose services, VM units, Kubernetes StatefulSets): what a backup of the buckets names
+    # in its `dataplatform.io/backup-of` marker (components/backups/offsite.py); empty on AWS (managed)
+    stateful: tuple[str, ...] = ()
 
     def outputs(self) -> dict:
         return {"endpoint": self.endpoint, "region": self.region, "buckets": self.buckets,

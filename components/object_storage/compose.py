@@ -63,4 +63,5 @@ def deploy(name: str, args: ObjectStorageArgs, parent: pulumi.Resource) -> Stora
     return StorageEndpoints(endpoint=f"http://{name}:{S3_PORT}", region="us-east-1",
                             buckets={b: b for b in settings.buckets}, access_key_id=access_key,
                             secret_access_key=secret_key, path_style=True,
-                            metrics=(MetricsEndpoint("object-storage", (f"{name}:{METRICS_PORT}",)),))
+                            metrics=(MetricsEndpoint("object-storage", (f"{name}:{METRICS_PORT}",)),),
+                            stateful=(name,))

@@ -144,4 +144,5 @@ def deploy(name: str, args: ObjectStorageArgs, parent: pulumi.Resource) -> Stora
                                 "object-storage", tuple(pods("master", masters) + pods("volume", settings.replicas)
                                                         + pods("filer", 1)),
                                 selector={"app.kubernetes.io/name": name,
-                                          "app.kubernetes.io/part-of": "dataplatform"}, port="metrics"),))
+                                          "app.kubernetes.io/part-of": "dataplatform"}, port="metrics"),),
+                            stateful=tuple(f"{name}-{component}" for component in ("master", "volume", "filer")))

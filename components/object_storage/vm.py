@@ -67,4 +67,5 @@ def deploy(name: str, args: ObjectStorageArgs, parent: pulumi.Resource) -> Stora
                             buckets={b: b for b in settings.buckets}, access_key_id=access_key,
                             secret_access_key=secret_key, path_style=True,
                             metrics=(MetricsEndpoint("object-storage", tuple(host_port(h.address, METRICS_PORT)
-                                                                             for h in hosts)),))
+                                                                             for h in hosts)),),
+                            stateful=(name,))

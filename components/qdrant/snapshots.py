@@ -41,26 +41,30 @@ def uploader_env(storage) -> tuple[dict[str, str], dict[str, pulumi.Input[str]]]
 
 
 def snapshot_script(nodes: dict[str, str]) -> str:
-    """Snapshot every collection on every node (`nodes`: node name -> base URL) into "$out"/<node>/."""
+    """Snapshot every collection on every node (`nodes`: node name -> base URL) into "$out"/<node>/. Each reply goes
+    to a file before it is parsed, so a failed request stops the script (no pipeline hides curl's status)."""
     pairs = " ".join(f"{node}={url}" for node, url in nodes.items())
     return "\n".join([
         "umask 077",
-        "headers=$(mktemp)",
-        "trap 'rm -f \"$headers\"' EXIT",
-        "printf 'api-key: %s\\n' \"$QDRANT_API_KEY\" > \"$headers\"",
-        f"for pair in {pairs}; do",
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+        "printf 'api-key: %s\\n' \"$QDRANT_API_KEY\" > \"$work/headers\"",
+        "name_of() { grep -o '\"name\": *\"[^\"]*\"' \"$1\" | cut -d'\"' -f4; }",
+        f"nodes='{pairs}'",
+        "for pair in $nodes; do",
         "  node=${pair%%=*}",
         "  url=${pair#*=}",
         '  mkdir -p "$out/$node"',
-        '  collections=$(curl -fsS -H "@$headers" "$url/collections" | grep -o \'"name":"[^"]*"\' | cut -d\'"\' -f4)',
-        "  for collection in $collections; do",
-        '    snapshot=$(curl -fsS -X POST -H "@$headers" "$url/collections/$collection/snapshots?wait=true" |',
-        "      grep -o '\"name\":\"[^\"]*\"' | head -n 1 | cut -d'\"' -f4)",
+        '  curl -fsS -H "@$work/headers" -o "$work/collections" "$url/collections"',
+        '  for collection in $(name_of "$work/collections"); do',
+        '    curl -fsS -X POST -H "@$work/headers" -o "$work/created" \\',
+        '      "$url/collections/$collection/snapshots?wait=true"',
+        '    snapshot=$(name_of "$work/created" | head -n 1)',
         '    if [ -z "$snapshot" ]; then echo "no snapshot of $collection on $node" >&2; exit 1; fi',
-        '    curl -fsS -H "@$headers" -o "$out/$node/$collection.snapshot" \\',
+        '    curl -fsS -H "@$work/headers" -o "$out/$node/$collection.snapshot" \\',
         '      "$url/collections/$collection/snapshots/$snapshot"',
-        '    curl -fsS -X DELETE -H "@$headers" "$url/collections/$collection/snapshots/$snapshot?wait=true" \\',
-        "      > /dev/null",
+        '    curl -fsS -X DELETE -H "@$work/headers" -o /dev/null \\',
+        '      "$url/collections/$collection/snapshots/$snapshot?wait=true"',
         '    echo "snapshot of $collection on $node: $snapshot"',
         "  done",
         "done",

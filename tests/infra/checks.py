@@ -59,7 +59,8 @@ def docker_compose_config(content: str, env_names: list[str]) -> subprocess.Comp
 
 
 def referenced_variables(content: str) -> list[str]:
-    return sorted(set(re.findall(r"\$\{([A-Z0-9_]+)", content)))
+    """`${VAR...}` references compose interpolates (`$${...}` is an escaped literal, e.g. Trino's `${ENV:...}`)."""
+    return sorted(set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", content)))
 
 
 def shellcheck(script: str, shell: str = "bash") -> subprocess.CompletedProcess:

@@ -30,19 +30,20 @@ def vm_host(name: str, address: str, roles: list[str]) -> dict:
     return {"name": name, "address": address, "roles": roles, "private_key": Secret(f"key-of-{name}")}
 
 
-def owned(graph) -> list:
-    [component] = graph.of_type(COMPONENT)
-    return graph.descendants(component)
+def owned(graph, component: str = COMPONENT) -> list:
+    """The resources of one service component (its descendants)."""
+    [found] = graph.of_type(component)
+    return graph.descendants(found)
 
 
-def manifests(graph, kind: str | None = None) -> list[dict]:
-    names = {r.name for r in owned(graph)}
-    return [r.inputs for r in graph.resources if r.name in names and r.type.startswith("kubernetes:")
-            and not r.type.startswith("kubernetes:helm") and (kind is None or r.inputs.get("kind") == kind)]
+def manifests(graph, kind: str | None = None, component: str = COMPONENT) -> list[dict]:
+    return [r.inputs for r in owned(graph, component) if r.type.startswith("kubernetes:")
+            and not r.type.startswith(("kubernetes:helm", "pulumi:")) and (kind is None or r.inputs.get("kind") == kind)]
 
 
 def named(graph, kind: str, name: str) -> dict:
-    [found] = [m for m in manifests(graph, kind) if m["metadata"]["name"] == name]
+    [found] = [r.inputs for r in graph.resources if r.type.startswith("kubernetes:") and
+               r.inputs.get("kind") == kind and r.inputs.get("metadata", {}).get("name") == name]
     return found
 
 

@@ -56,13 +56,17 @@ def store(tmp_path):
         yield s
 
 
-def test_incremental_and_idempotent(table, store, catalog):
+def test_incremental_and_idempotent(table, store, catalog, tmp_path, monkeypatch):
     first = index_table(SPEC, store=store, catalog=catalog)
     assert (first.mode, first.upserted, store.count("products")) == ("full", 3, 3)
     assert store.get_metadata("products")["source"]["snapshot_id"] == table.current_snapshot().snapshot_id
 
     again = index_table(SPEC, store=store, catalog=catalog)
     assert (again.mode, again.rows_read, store.count("products")) == ("up-to-date", 0, 3)
+    # Up to date is decided from metadata: a collection held elsewhere (a server searching it) is not taken.
+    monkeypatch.setenv("DP_VECTOR_LOCK_TIMEOUT", "0.2")
+    with store.exclusive("products"), open_store("qdrant-edge", tmp_path / "vectors") as elsewhere:
+        assert index_table(SPEC, store=elsewhere, catalog=catalog).mode == "up-to-date"
 
     # An append: only the new rows are read; s1 changes (same key -> same point), s4 is new, a keyless row is
     # counted and skipped.

@@ -132,6 +132,9 @@ def _plan(entity: str, catalog: Any) -> _Plan | None:
         return None
     silver_table, quarantine_table = table(silver(entity), catalog), table(SILVER_QUARANTINE, catalog)
     start = state.source_snapshots(silver_table).get(source)
+    if start is not None and bronze_table.metadata.snapshot_by_id(start) is None:
+        raise RuntimeError(f"{silver(entity)} was last refined up to {source} snapshot {start}, which no longer "
+                           "exists (expired outside `maintain`?): an incremental read cannot start there")
     rejects_at = state.source_snapshots(quarantine_table).get(source)
     if not state.has_appends_after(bronze_table, start):
         return None
@@ -202,6 +205,7 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
 
 
 def utc_duckdb() -> Any:
+    """A DuckDB connection whose casts of timestamps to dates give UTC days, whatever the machine's zone."""
     import duckdb
 
     con = duckdb.connect()

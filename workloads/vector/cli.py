@@ -67,7 +67,7 @@ def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_mi
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workloads.common.platform import load_catalog
-    from workloads.vector.indexer import TableMissing, index_table
+    from workloads.vector.indexer import IDLE, TableMissing, index_table
     from workloads.vector.store import close_stores, get_store
 
     summary = Table(title="vector index")
@@ -99,7 +99,7 @@ def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_mi
                 finally:
                     progress.remove_task(task)
                 reported_missing.discard(spec.table)
-                if quiet and result.mode == "up-to-date":
+                if quiet and result.mode in IDLE:
                     continue
                 summary.add_row(result.collection, result.table, result.mode, str(result.snapshot_id or "-"),
                                 f"{result.rows_read:,}", f"{result.upserted:,}", f"{result.unchanged:,}",

@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 TEXT_KEY = "text"  # payload key holding the embedded text, so a hit shows what matched
 KEY_SEPARATOR = "|"
 APPEND_ONLY = {"append", "replace"}  # snapshot operations an incremental append scan can follow
+IDLE = {"up-to-date", "empty"}  # modes in which nothing was read or written
 
 
 class TableMissing(VectorError):
@@ -202,14 +203,33 @@ def index_table(spec: IndexSpec, *, store: VectorStore | None = None, catalog: A
     if TEXT_KEY in spec.payload:
         raise VectorError(f"payload column {TEXT_KEY!r} is reserved for the embedded text")
 
-    store.create_collection(spec.collection, embedder.dim, keyword_fields=spec.keyword_fields)
-    with store.exclusive(spec.collection):
-        last = _check_collection(spec, store, embedder)
-        result = _sync(spec, store, embedder, table, last, full, batch_size, on_progress)
+    if not full and (idle := _idle(spec, store, embedder, table)):
+        result = idle  # decided from metadata alone: no need to take the collection from a process searching it
+    else:
+        store.create_collection(spec.collection, embedder.dim, keyword_fields=spec.keyword_fields)
+        with store.exclusive(spec.collection):
+            last = _check_collection(spec, store, embedder)
+            result = _sync(spec, store, embedder, table, last, full, batch_size, on_progress)
     result.seconds = round(time.perf_counter() - started, 3)
-    if result.mode != "up-to-date":  # `--follow` checks often; log what changed
+    if result.mode not in IDLE:  # `--follow` checks often; log what changed
         log.info("vector.indexed", **result.as_dict())
     return result
+
+
+def _idle(spec: IndexSpec, store: VectorStore, embedder: Embedder, table: Any) -> IndexResult | None:
+    """An up-to-date (or empty) result when the collection already reflects the table's current snapshot."""
+    if not store.has_collection(spec.collection):
+        return None
+    metadata = store.get_metadata(spec.collection)
+    source = metadata.get("source", {})
+    if metadata.get("embedder") != embedder.name or source.get("table") != spec.table:
+        return None  # let the full path explain (or record) it
+    current = table.current_snapshot()
+    if current is None:
+        return IndexResult(spec.collection, spec.table, "empty", None)
+    if source.get("snapshot_id") == current.snapshot_id:
+        return IndexResult(spec.collection, spec.table, "up-to-date", current.snapshot_id)
+    return None
 
 
 def _sync(spec: IndexSpec, store: VectorStore, embedder: Embedder, table: Any, last: int | None, full: bool,
@@ -228,9 +248,8 @@ def _sync(spec: IndexSpec, store: VectorStore, embedder: Embedder, table: Any, l
             store.delete(spec.collection, sorted(stale))
             result.deleted = len(stale)
         store.build_index(spec.collection)
-    if mode != "up-to-date":
-        store.set_metadata(spec.collection, {"source": {"table": spec.table, "snapshot_id": result.snapshot_id,
-                                                        "key": list(spec.key), "text": spec.text}})
+    if mode not in IDLE:
+        _record_source(spec, store, result.snapshot_id)
     return result
 
 
@@ -245,7 +264,14 @@ def _check_collection(spec: IndexSpec, store: VectorStore, embedder: Embedder) -
     source = metadata.get("source", {})
     if source.get("table") not in (None, spec.table):
         raise VectorError(f"collection {spec.collection!r} indexes {source['table']}, not {spec.table}")
+    if source.get("table") is None:  # claim the collection for this table, even while the table is empty
+        _record_source(spec, store, None)
     return source.get("snapshot_id")
+
+
+def _record_source(spec: IndexSpec, store: VectorStore, snapshot_id: int | None) -> None:
+    store.set_metadata(spec.collection, {"source": {"table": spec.table, "snapshot_id": snapshot_id,
+                                                    "key": list(spec.key), "text": spec.text}})
 
 
 def _batches(scan: Any, columns: list[str], batch_size: int) -> Iterable[list[dict[str, Any]]]:
