@@ -26,7 +26,7 @@ down:
 plan: setup
 	@$(BIN)/dp plan $(or $(STACK),dev)
 
-test: setup
+test: setup flink-venv
 	@$(BIN)/python -m pytest
 
 clean:
