@@ -95,7 +95,18 @@ class _Mocks(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         name = args.name
         extra: dict[str, Any] = {
-            "random:index/randomPassword:RandomPassword": {"result": f"mock-password-{name}"},
+            "random:index/randomPassword:RandomPassword": {
+                "result": f"mock-password-{name}",
+                "bcryptHash": f"$2a$10$mockmockmockmockmockmu{name[:31].ljust(31, 'x')}"},
+            "tls:index/privateKey:PrivateKey": {
+                "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\nmock-{name}\n-----END PRIVATE KEY-----\n",
+                "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\nmock-{name}\n-----END PUBLIC KEY-----\n"},
+            "tls:index/selfSignedCert:SelfSignedCert": {
+                "certPem": f"-----BEGIN CERTIFICATE-----\nmock-{name}\n-----END CERTIFICATE-----\n"},
+            "tls:index/locallySignedCert:LocallySignedCert": {
+                "certPem": f"-----BEGIN CERTIFICATE-----\nmock-{name}\n-----END CERTIFICATE-----\n"},
+            "tls:index/certRequest:CertRequest": {
+                "certRequestPem": f"-----BEGIN CERTIFICATE REQUEST-----\nmock-{name}\n-----END CERTIFICATE REQUEST-----\n"},
             "random:index/randomId:RandomId": {"hex": "0123abcd", "b64Url": "ASOrzQ"},
             "aws:eks/cluster:Cluster": {
                 "endpoint": f"https://{name}.eks.{self.region}.amazonaws.com",

@@ -19,6 +19,7 @@ from components.observability import Observability, ObservabilityArgs, observed
 from components.qdrant import Qdrant, QdrantArgs
 from components.schema_registry import SchemaRegistry, SchemaRegistryArgs
 from components.trino import Trino, TrinoArgs
+from dp.smoke_export import smoke_output
 from stacks.config import PlatformConfig
 from stacks.versions import resolve
 
@@ -81,4 +82,5 @@ def run(config: PlatformConfig) -> dict:
     pulumi.export("target", config.target)
     pulumi.export("environment", config.environment)
     pulumi.export("endpoints", endpoints)
+    pulumi.export("smoke", smoke_output(config, substrate))  # hosts for `dp smoke STACK` (no credentials)
     return endpoints

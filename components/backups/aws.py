@@ -3,7 +3,8 @@
 selection covering the warehouse bucket (S3 backups: the bucket is versioned) and, with `catalog.aws_flavor: rest`,
 the catalog's RDS instance (matched by the stack's name prefix; RDS also keeps its own automated backups). AWS
 Backup assumes its own role with the AWS-managed backup and restore policies. The Kafka topic definitions are
-written to `s3://<backups>/kafka/topics.json`."""
+written to `s3://<backups>/kafka/topics.json`. `services.backups.offsite` is refused: the buckets already are versioned
+and in AWS Backup (copy its recovery points to another account or region with a vault copy rule instead)."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,9 @@ SERVICE_POLICIES = ("service-role/AWSBackupServiceRolePolicyForBackup",
 def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoints:
     foundation = args.substrate
     settings = args.settings
+    if settings.offsite is not None:
+        raise ValueError("services.backups.offsite: the aws target backs its buckets up with AWS Backup (and S3 "
+                         "versioning); an rclone off-site copy is for compose, vm and kubernetes: remove `offsite`")
     bucket = backups_bucket(args)
     schedule = aws_cron(settings.schedule)
     topics = kafka_topics(args.kafka)

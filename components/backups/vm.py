@@ -5,6 +5,10 @@ boot) starts a oneshot service running `backup.sh`: `pg_dump -Fc` inside the dat
 socket, no password needed), then rclone in a throwaway container uploads the dump and the Kafka topic definitions
 and expires old copies. The S3 keys reach the host only in a root-only env file. `systemctl list-timers` and
 `journalctl -u dataplatform-backup` show when it ran and what it did.
+
+With `services.backups.offsite`, a second timer (`dataplatform-offsite`, same schedule) on the first object-storage
+host runs the off-site copy of every bucket (`offsite.copy_script`) in a throwaway rclone container; both remotes'
+keys reach the host only in its own root-only env file.
 """
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ import pulumi_command as command
 
 from components.backups import (BACKUP_OF, STAMP, TOPICS_KEY, BackupArgs, BackupEndpoints, backups_bucket,
                                 catalog_database, expire_command, kafka_topics, rclone_env, remote, topics_document)
+from components.backups.offsite import STORE, OffsiteCopy, copy_script, offsite_copy
 from components.backups.schedule import on_calendar
 from components.targets.vm import CONFIG_DIR, VmFleet, env_file
 
 UNIT = "dataplatform-backup"
+OFFSITE_UNIT = "dataplatform-offsite"
 DIRECTORY = f"{CONFIG_DIR}/backups"
 
 
@@ -44,24 +50,37 @@ def backup_script(bucket: str, database, store: str, spool: str, image: str, ret
     ])
 
 
-def units(schedule: str) -> tuple[str, str]:
+def offsite_script(image: str) -> str:
+    """The off-site timer's script: the copy in a throwaway rclone container on the host's network."""
+    return "\n".join([
+        "#!/usr/bin/env bash",
+        f"# Run by {OFFSITE_UNIT}.service (its timer); managed by Pulumi.",
+        "set -euo pipefail",
+        f"exec docker run --rm --network host --env-file {DIRECTORY}/offsite.env --env HOME=/tmp "
+        f"--volume {DIRECTORY}/offsite-copy.sh:/offsite-copy.sh:ro --entrypoint /bin/sh {image} -eu /offsite-copy.sh",
+        "",
+    ])
+
+
+def units(schedule: str, script: str = f"{DIRECTORY}/backup.sh", what: str = "backups to the backups bucket",
+          timeout: str = "3h") -> tuple[str, str]:
     service = "\n".join([
         "# Managed by Pulumi (dataplatform vm target): edits are overwritten on the next `pulumi up`.",
         "[Unit]",
-        "Description=dataplatform backups to the backups bucket",
+        f"Description=dataplatform {what}",
         "Requires=docker.service",
         "After=docker.service network-online.target",
         "",
         "[Service]",
         "Type=oneshot",
-        f"ExecStart=/bin/bash {DIRECTORY}/backup.sh",
-        "TimeoutStartSec=3h",
+        f"ExecStart=/bin/bash {script}",
+        f"TimeoutStartSec={timeout}",
         "",
     ])
     timer = "\n".join([
         "# Managed by Pulumi (dataplatform vm target): edits are overwritten on the next `pulumi up`.",
         "[Unit]",
-        f"Description=dataplatform backups on schedule {schedule} (UTC)",
+        f"Description=dataplatform {what} on schedule {schedule} (UTC)",
         "",
         "[Timer]",
         *(f"OnCalendar={line}" for line in on_calendar(schedule)),
@@ -74,22 +93,52 @@ def units(schedule: str) -> tuple[str, str]:
     return service, timer
 
 
-def install_script(service: str, timer: str) -> str:
+def install_script(service: str, timer: str, unit: str = UNIT) -> str:
     """Install (or update) both units and enable the timer: idempotent."""
     return "\n".join([
         "set -euo pipefail",
-        f"cat > /etc/systemd/system/{UNIT}.service <<'UNIT'",
+        f"cat > /etc/systemd/system/{unit}.service <<'UNIT'",
         service.rstrip("\n"),
         "UNIT",
-        f"cat > /etc/systemd/system/{UNIT}.timer <<'UNIT'",
+        f"cat > /etc/systemd/system/{unit}.timer <<'UNIT'",
         timer.rstrip("\n"),
         "UNIT",
         "systemctl daemon-reload",
-        f"systemctl enable --quiet {UNIT}.timer",
-        f"systemctl restart {UNIT}.timer",
-        f"systemctl list-timers {UNIT}.timer --no-pager",
+        f"systemctl enable --quiet {unit}.timer",
+        f"systemctl restart {unit}.timer",
+        f"systemctl list-timers {unit}.timer --no-pager",
         "",
     ])
+
+
+def _timer(fleet: VmFleet, host, name: str, unit: str, install: str, files: list,
+           parent: pulumi.Resource) -> command.remote.Command:
+    sudo = fleet.sudo(host)
+    return command.remote.Command(
+        name, connection=fleet.connections[host.name], create=f"{sudo}bash -s", stdin=install,
+        delete=f"{sudo}systemctl disable --now {unit}.timer && {sudo}rm -f /etc/systemd/system/{unit}.timer "
+               f"/etc/systemd/system/{unit}.service && {sudo}systemctl daemon-reload",
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*fleet.provisioned[host.name], *files],
+                                    delete_before_replace=True))
+
+
+def _offsite(fleet: VmFleet, name: str, args: BackupArgs, copy: OffsiteCopy, parent: pulumi.Resource) -> None:
+    """The off-site timer on the first object-storage host (the platform's S3 endpoint is that host's)."""
+    host = fleet.hosts_with_role("object-storage")[0]
+    plain, secret = rclone_env(args.storage)
+    keys = {**secret, **copy.secret}
+    files = [
+        fleet.put_file(f"{name}-{host.name}-offsite-env", host, f"{DIRECTORY}/offsite.env", pulumi.Output.secret(
+            pulumi.Output.all(**keys).apply(lambda values: env_file({**plain, **copy.plain, **values}))),
+            mode="0600", parent=parent),
+        fleet.put_file(f"{name}-{host.name}-offsite-copy", host, f"{DIRECTORY}/offsite-copy.sh", copy_script(copy),
+                       mode="0644", parent=parent),
+        fleet.put_file(f"{name}-{host.name}-offsite-script", host, f"{DIRECTORY}/offsite.sh",
+                       offsite_script(args.versions.image("rclone")), mode="0750", parent=parent)]
+    service, timer = units(args.settings.schedule, f"{DIRECTORY}/offsite.sh",
+                           f"off-site copy of the object storage to s3://{copy.base}", "20h")
+    _timer(fleet, host, f"{name}-{host.name}-offsite-timer", OFFSITE_UNIT,
+           install_script(service, timer, OFFSITE_UNIT), files, parent)
 
 
 def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoints:
@@ -98,6 +147,7 @@ def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoi
     bucket = backups_bucket(args)
     database = catalog_database(args)
     topics = kafka_topics(args.kafka)
+    copy = offsite_copy(args, tuple(h.address for h in fleet.hosts_with_role("object-storage")))
     stores = (database.service,) if database else ()
     if database is not None:
         host = fleet.hosts_with_role("catalog")[0]
@@ -115,13 +165,10 @@ def deploy(name: str, args: BackupArgs, parent: pulumi.Resource) -> BackupEndpoi
             backup_script(bucket, database, database.service, fleet.data_path("backups", "spool"),
                           args.versions.image("rclone"), settings.retention_days, bool(topics)),
             mode="0750", parent=parent))
-        sudo = fleet.sudo(host)
-        command.remote.Command(
-            f"{name}-{host.name}-timer", connection=fleet.connections[host.name],
-            create=f"{sudo}bash -s", stdin=install_script(*units(settings.schedule)),
-            delete=f"{sudo}systemctl disable --now {UNIT}.timer && {sudo}rm -f /etc/systemd/system/{UNIT}.timer "
-                   f"/etc/systemd/system/{UNIT}.service && {sudo}systemctl daemon-reload",
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*fleet.provisioned[host.name], *files],
-                                        delete_before_replace=True))
+        _timer(fleet, host, f"{name}-{host.name}-timer", UNIT, install_script(*units(settings.schedule)), files,
+               parent)
+    if copy is not None:
+        _offsite(fleet, name, args, copy, parent)
     return BackupEndpoints(bucket=bucket, schedule=settings.schedule, retention_days=settings.retention_days,
-                           stores=stores, kafka_topics=topics)
+                           stores=stores + ((STORE,) if copy else ()), kafka_topics=topics,
+                           offsite=copy.outputs() if copy else None)

@@ -163,8 +163,8 @@ def test_shellcheck_is_not_vacuous():
 
 def test_a_bad_schedule_is_refused_under_qdrants_key():
     with pytest.raises(Exception, match="services.qdrant.snapshot_schedule: '61 \\* \\* \\* \\*'"):
-        capture(parse({"target": "compose", "services": {"qdrant": {"enabled": True, "snapshot_schedule": "61 * * * *"}}}),
-                "qdrant-bad")
+        capture(parse({"target": "compose", "services": {
+            "qdrant": {"enabled": True, "snapshot_schedule": "61 * * * *"}}}), "qdrant-bad")
 
 
 # -- compose --------------------------------------------------------------------------------------------------------

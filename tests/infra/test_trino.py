@@ -17,8 +17,8 @@ from components.trino import SERVICE_USER, TrinoEndpoints, access, conf
 from stacks.config import Secret
 from stacks.loader import load_stack_file, parse
 from stacks.offline import capture
-from tests.infra.checks import (COMPOSE_BIN, compose_file, docker_compose_config, is_builtin, kubernetes_manifests,
-                                referenced_variables, validate_kubernetes)
+from tests.infra.checks import (COMPOSE_BIN, compose_file, docker_compose_config, is_builtin, referenced_variables,
+                                validate_kubernetes)
 
 from .test_config import REPO
 
@@ -38,7 +38,7 @@ def owned(graph, component: str = COMPONENT) -> list:
 
 def manifests(graph, kind: str | None = None, component: str = COMPONENT) -> list[dict]:
     return [r.inputs for r in owned(graph, component) if r.type.startswith("kubernetes:")
-            and not r.type.startswith(("kubernetes:helm", "pulumi:")) and (kind is None or r.inputs.get("kind") == kind)]
+            and not r.type.startswith("kubernetes:helm") and (kind is None or r.inputs.get("kind") == kind)]
 
 
 def named(graph, kind: str, name: str) -> dict:
@@ -143,7 +143,8 @@ def test_rest_catalog_on_s3_references_keys_never_holds_them():
     text = conf.rest_catalog("http://catalog:8181/catalog", "lakehouse", s3_endpoint="http://storage:8333",
                              region="us-east-1", path_style=True, static_keys=True)
     props = properties(text)
-    assert props["iceberg.catalog.type"] == "rest" and props["iceberg.rest-catalog.uri"] == "http://catalog:8181/catalog"
+    assert props["iceberg.catalog.type"] == "rest"
+    assert props["iceberg.rest-catalog.uri"] == "http://catalog:8181/catalog"
     assert props["iceberg.rest-catalog.warehouse"] == "lakehouse" and props["fs.native-s3.enabled"] == "true"
     assert props["s3.endpoint"] == "http://storage:8333" and props["s3.path-style-access"] == "true"
     assert props["s3.aws-access-key"] == "${ENV:S3_ACCESS_KEY_ID}"
@@ -192,7 +193,8 @@ def test_compose_project_passes_docker_compose_and_keeps_trinos_env_references(c
     assert configs["trino-keystore"]["content"] == "dummy"  # the project's secrets are interpolated ...
     catalog = properties(configs["trino-coordinator-catalog-iceberg-properties"]["content"])
     # ... Trino's references are not: the normalised output escapes a literal `$` as `$$` again
-    assert catalog["s3.aws-access-key"] == "$${ENV:S3_ACCESS_KEY_ID}" and catalog["s3.endpoint"] == "http://storage:8333"
+    assert catalog["s3.aws-access-key"] == "$${ENV:S3_ACCESS_KEY_ID}"
+    assert catalog["s3.endpoint"] == "http://storage:8333"
     assert catalog["iceberg.rest-catalog.uri"] == "http://catalog:8181/catalog"
 
 

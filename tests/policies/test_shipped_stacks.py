@@ -1,7 +1,5 @@
-"""Every shipped stack passes every mandatory policy of its environment (dev is advisory, prod/staging mandatory).
-
-KNOWN_GAPS lists what the adapters do not provide yet (reported to their owners); those violations are tolerated,
-nothing else is."""
+"""Every shipped stack passes every mandatory policy of its environment (dev is advisory, prod/staging mandatory),
+with no tolerated gaps."""
 import pytest
 
 from policies.evaluate import evaluate
@@ -12,11 +10,6 @@ from .conftest import REPO
 
 STACKS = {"dev": REPO / "Pulumi.dev.yaml", "prod": REPO / "Pulumi.prod.yaml",
           "k8s": REPO / "examples/stacks/Pulumi.k8s.yaml", "vm": REPO / "examples/stacks/Pulumi.vm.yaml"}
-KNOWN_GAPS = {
-    # No backup job for SeaweedFS on Kubernetes (staging), nor for SeaweedFS and PostgreSQL on VMs (prod).
-    ("k8s", "stateful-backups"),
-    ("vm", "stateful-backups"),
-}
 
 
 @pytest.fixture(scope="module", params=sorted(STACKS))
@@ -27,8 +20,7 @@ def shipped(request):
 
 def test_shipped_stack_passes_every_mandatory_policy(shipped):
     name, report = shipped
-    unexpected = [(v.policy, v.resource, v.message) for v in report.mandatory if (name, v.policy) not in KNOWN_GAPS]
-    assert unexpected == []
+    assert [(v.policy, v.resource, v.message) for v in report.mandatory] == [], name
 
 
 def test_levels_follow_the_stack_environment(shipped):

@@ -293,3 +293,37 @@ def test_handshake_era_clients_get_sessions_bound_to_their_credential(server):
     hijack = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers={
         **headers, "X-API-Key": KEYS["agent"], "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"})
     assert hijack.status_code == 404
+
+
+@pytest.mark.slow
+def test_serve_command_configured_by_environment(tmp_path, lake):
+    import subprocess
+    import time
+
+    from tests.workloads.mcp_support import free_port
+
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], **lake.variables, "DP_MCP_POLICY": str(lake.policy),
+           "DP_MCP_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
+    command = [sys.executable, "-m", "workloads.mcp_server", "serve", "--port", str(port)]
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(command, env=env, cwd=repo, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").json() == {"status": "ready"}:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        listed = with_mcp(f"http://127.0.0.1:{port}", KEYS["agent"], lambda c: c.call_tool("list_tables", {}))
+        assert [t["name"] for t in listed.structured_content["tables"]] == ["gold.daily_revenue"]
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in stderr  # tells a person where it listens
+
+    bad = subprocess.run(command, env={**env, "DP_MCP_POLICY": str(tmp_path / "missing.yaml")}, cwd=repo,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "missing.yaml" in bad.stderr and "No such file" in bad.stderr

@@ -17,7 +17,7 @@ from rich.console import Console
 from workloads.mcp_server.errors import ConfigError
 
 app = typer.Typer(help="The data platform's MCP server (REST + MCP).", no_args_is_help=True, add_completion=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # paths and keys stay on one line
 
 
 def _settings(**overrides):
@@ -94,7 +94,7 @@ def keygen(name: str = typer.Argument(..., help="key name, e.g. the team or agen
     err.print("API key (shown once, store it in a secret manager):")
     typer.echo(key)
     err.print("policy entry (keys:):")
-    err.print(f"  - {{name: {name}, role: {role}, sha256: \"{hash_key(key)}\"}}", markup=False, soft_wrap=True)
+    err.print(f"  - {{name: {name}, role: {role}, sha256: \"{hash_key(key)}\"}}", markup=False)
 
 
 @app.command("hash-key")
