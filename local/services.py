@@ -71,13 +71,18 @@ def declare(settings: LocalSettings) -> list[Service]:
             "trap 'wait; exit 0' TERM INT; while :; do "
             f"{shlex.join(medallion('maintain'))} & wait $!; sleep {settings.maintain_every} & wait $!; done"))),
     ]
+    # Vector layer: keeps the embedded Qdrant Edge collections in sync with the tables they index (incremental;
+    # hands the collection over to the MCP server's searches between runs).
+    vector = {"DP_VECTOR_PATH": str(settings.home / "vector")}
+    services.append(Service(name="vector-index", command=(sys.executable, "-m", "workloads.vector", "index",
+                                                          "--follow", "--interval", "10"), env=vector))
     # MCP server (REST + MCP over HTTP): keys come from the caller's environment (DP_MCP_ADMIN_KEY, ... as named
     # in workloads/mcp_server/access.yaml); the audit log stays in the state dir.
     mcp_port = settings.port("mcp", 8765)
     services.append(Service(
         name="mcp-server", command=(sys.executable, "-m", "workloads.mcp_server", "serve", "--host", "127.0.0.1",
                                     "--port", str(mcp_port)),
-        env={"DP_MCP_AUDIT_LOG": str(settings.home / "audit" / "mcp.jsonl")},
+        env={"DP_MCP_AUDIT_LOG": str(settings.home / "audit" / "mcp.jsonl"), **vector},
         checks=(Http(f"http://127.0.0.1:{mcp_port}/healthz"),), ports={"mcp": mcp_port},
         endpoint=f"http://127.0.0.1:{mcp_port}/mcp (REST /api/v1, docs /docs)"))
     return services

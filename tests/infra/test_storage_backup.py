@@ -99,14 +99,21 @@ def test_copy_script_passes_shellcheck():
 
 
 def _run_copy(script: str, platform: Path, remote: Path) -> subprocess.CompletedProcess:
-    """The script under busybox sh (the rclone image's shell) with both remotes aliased to local directories."""
-    for tool in ("rclone", "busybox"):
-        if shutil.which(tool) is None:
+    """The script under busybox (the rclone image is Alpine: its sh, date and awk are busybox applets) with both
+    remotes aliased to local directories."""
+    tools = {tool: shutil.which(tool) for tool in ("rclone", "busybox")}
+    for tool, path in tools.items():
+        if path is None:
             raise RuntimeError(f"{tool} is not installed (Debian package `{tool}`; .ci/run installs it)")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(remote.parent), "RCLONE_CONFIG_BACKUPS_TYPE": "alias",
+    bin_dir = remote.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, target in {"rclone": tools["rclone"], "date": tools["busybox"], "awk": tools["busybox"]}.items():
+        if not (bin_dir / name).exists():
+            (bin_dir / name).symlink_to(target)
+    env = {"PATH": str(bin_dir), "HOME": str(remote.parent), "RCLONE_CONFIG_BACKUPS_TYPE": "alias",
            "RCLONE_CONFIG_BACKUPS_REMOTE": str(platform), "RCLONE_CONFIG_OFFSITE_TYPE": "alias",
            "RCLONE_CONFIG_OFFSITE_REMOTE": str(remote)}
-    return subprocess.run(["busybox", "sh", "-eu", "-c", script], env=env, capture_output=True, text=True,
+    return subprocess.run([tools["busybox"], "sh", "-eu", "-c", script], env=env, capture_output=True, text=True,
                           timeout=120)
 
 

@@ -9,6 +9,7 @@ session manager runs inside this app's lifespan (a mounted app's own lifespan wo
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         # tools never send requests back to the client).
         mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=transport_security(settings),
                                 host=settings.host, json_response=True)
+        # Everything loaded so far lives as long as the process: keep it out of the collector's full passes,
+        # which otherwise walk every module and model on the way and show up as tail latency.
+        gc.collect()
+        gc.freeze()
         async with mcp.session_manager.run():
             yield
 
