@@ -24,18 +24,10 @@ from pathlib import Path
 from typing import Any
 
 
-def _reload_pyiceberg_environment() -> None:
-    """pyiceberg reads PYICEBERG_* variables once, at import; make it see the ones just set."""
-    import pyiceberg.catalog
-    from pyiceberg.utils.config import Config
-
-    pyiceberg.catalog._ENV_CONFIG = Config()
-
-
 @contextmanager
 def bench_platform(kafka: bool = True) -> Iterator[dict[str, str]]:
-    """A private catalog (and broker) for one benchmark run, set in this process's environment."""
-    from workloads.common.platform import load_catalog
+    """A private catalog (and broker) for one benchmark run, set in this process's environment (`load_catalog`
+    reads it at each call)."""
     from workloads.common.tansu import start_tansu
 
     with tempfile.TemporaryDirectory(prefix="dp-bench-") as tmp:
@@ -49,8 +41,6 @@ def bench_platform(kafka: bool = True) -> Iterator[dict[str, str]]:
             broker, variables["DP_KAFKA_BOOTSTRAP_SERVERS"] = start_tansu(log=root / "tansu.log")
         saved = {key: os.environ.get(key) for key in variables}
         os.environ.update(variables)
-        _reload_pyiceberg_environment()
-        load_catalog.cache_clear()
         try:
             yield variables
         finally:
@@ -59,8 +49,6 @@ def bench_platform(kafka: bool = True) -> Iterator[dict[str, str]]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-            _reload_pyiceberg_environment()
-            load_catalog.cache_clear()
             if broker is not None:
                 broker.terminate()
                 broker.wait(timeout=10)

@@ -46,12 +46,13 @@ def vector(n: int = typer.Option(100_000, "--n", help="vectors per backend"),
 @app.command("mcp")
 def mcp(calls: int = typer.Option(2000, "--calls", help="tool calls per phase (sequential, then concurrent)"),
         clients: int = typer.Option(50, "--clients", help="concurrent MCP clients"),
+        rate: float = typer.Option(5.0, "--rate", min=0, help="calls/s per concurrent client (0: back to back)"),
         as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
     """MCP server: metadata tool-call latency p50/p99 over streamable HTTP, sequential and concurrent, vs /healthz."""
     from benchmarks.mcp import run
 
-    report("MCP tool calls over streamable HTTP (ms)", run(calls=calls, clients=clients, progress=not as_json),
-           as_json)
+    report("MCP tool calls over streamable HTTP (ms)",
+           run(calls=calls, clients=clients, rate=rate, progress=not as_json), as_json)
 
 
 @app.command()
@@ -73,3 +74,13 @@ def medallion(rows: int = typer.Option(1_000_000, "--rows", min=1, help="bronze 
     from benchmarks.medallion import run
 
     report("bronze -> silver -> gold", run(rows=rows, progress=not as_json), as_json)
+
+
+@app.command()
+def pii(seed: int = typer.Option(7, "--seed", help="seed of the generated labelled sample"),
+        repeat: int = typer.Option(20, "--repeat", min=1, help="passes over the sample for the throughput"),
+        as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
+    """PII detectors: precision and recall on a labelled sample, vs plain regular expressions; texts per second."""
+    from benchmarks.pii import run
+
+    report("PII detectors vs plain regular expressions", run(seed=seed, repeat=repeat), as_json)

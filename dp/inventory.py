@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 ENV = "DP_SMOKE_INVENTORY"  # path of the inventory file the suite (tests/smoke) reads
 FRESH_WITHIN = 900.0  # seconds: newest data commit of each layer at most this old
 MCP_KEY_ENV = "DP_MCP_AGENT_KEY"  # the agent role sees the gold tables: the least a smoke call needs
+MILVUS_HEALTH_PORT = 9091  # Milvus serves /healthz on its metrics port, not on the gRPC one
 
 
 class InventoryError(ValueError):
@@ -69,6 +70,7 @@ class Kafka(Model):
 
 class Catalog(Model):
     properties: dict[str, str]  # pyiceberg catalog properties (may hold S3 keys)
+    name: str = "platform"  # a SQL catalog keys its rows by this name
     namespaces: tuple[str, ...] = ()
 
 
@@ -134,7 +136,8 @@ def from_stack_outputs(stack: str, outputs: dict[str, Any], *, ssh_key: str | No
     kafka = catalog = tables = mcp = prometheus = None
     http: list[Http] = []
 
-    def check_http(name: str, url: str | None, path: str, why_not: str, ca_pem: str | None = None) -> None:
+    def check_http(name: str, url: str | None, path: str, why_not: str = "no URL in the stack's endpoints",
+                   ca_pem: str | None = None) -> None:
         if not url:
             skips[f"http {name}"] = why_not
             return
@@ -145,7 +148,8 @@ def from_stack_outputs(stack: str, outputs: dict[str, Any], *, ssh_key: str | No
         http.append(Http(name=name, url=_join(reached, path), ca_pem=ca_pem))
 
     if store := endpoints.get("object_storage"):
-        check_http("object_storage", store.get("endpoint"), "/status", "managed by AWS (S3): reached by the tables")
+        check_http("object_storage", store.get("endpoint"), "/status",
+                   "managed by AWS (S3): reached through the catalog checks")
     if cat := endpoints.get("catalog"):
         rest = cat.get("type") == "rest"
         check_http("catalog", _root(cat["uri"]) if rest else None, "/health",
@@ -168,11 +172,11 @@ def from_stack_outputs(stack: str, outputs: dict[str, Any], *, ssh_key: str | No
         check_http("flink", flink.get("rest_url"), "/overview",
                    "application mode: one cluster per job, checked through its pods")
     if trino := endpoints.get("trino"):
-        check_http("trino", trino.get("url"), "/v1/info", "", ca_pem=trino.get("ca_certificate"))
+        check_http("trino", trino.get("url"), "/v1/info", ca_pem=trino.get("ca_certificate"))
     if qdrant := endpoints.get("qdrant"):
-        check_http("qdrant", qdrant.get("url"), "/readyz", "")
+        check_http("qdrant", qdrant.get("url"), "/readyz")
     if milvus := endpoints.get("milvus"):
-        check_http("milvus", _with_port(milvus.get("uri"), 9091), "/healthz", "")
+        check_http("milvus", _with_port(milvus.get("uri"), MILVUS_HEALTH_PORT), "/healthz")
     if registry := endpoints.get("schema_registry"):
         check_http("schema_registry", registry.get("api_url") and _root(registry["api_url"]), "/health/ready",
                    "managed by AWS (Glue Schema Registry)")
@@ -180,7 +184,7 @@ def from_stack_outputs(stack: str, outputs: dict[str, Any], *, ssh_key: str | No
         managed = kind == "aws" and "aps-workspaces" in (observability.get("prometheus_url") or "")
         check_http("prometheus", None if managed else observability.get("prometheus_url"), "/-/ready",
                    "Amazon Managed Prometheus: checked by the targets query")
-        check_http("grafana", observability.get("grafana_url"), "/api/health", "")
+        check_http("grafana", observability.get("grafana_url"), "/api/health")
         url = observability.get("prometheus_url")
         prometheus = Prometheus(url=(url if managed else reach(url)) or url,
                                 sigv4_region=smoke.get("region") if managed else None)
@@ -192,9 +196,9 @@ def from_stack_outputs(stack: str, outputs: dict[str, Any], *, ssh_key: str | No
         skips["tables"] = "the medallion jobs are not deployed by this stack (no `medallion` in its endpoints)"
     if server := endpoints.get("mcp"):
         base = reach(server["url"]) or server["url"]
-        check_http("mcp", base, "/healthz", "")
+        check_http("mcp", base, "/healthz")
         mcp = Mcp(url=base, api_key_env=server.get("api_key_env") or MCP_KEY_ENV,
-                  expect_tables=tables.identifiers if tables else ())
+                  expect_tables=_gold(tables.identifiers) if tables else ())
     else:
         skips["mcp"] = "the MCP server is not deployed by this stack (no `mcp` in its endpoints)"
     return Inventory(stack=stack, target=outputs.get("target", kind), vantage=vantage, hosts=tuple(hosts),
@@ -235,12 +239,10 @@ def _target(kind: str | None, smoke: dict, endpoints: dict, ssh_key: str | None)
     raise InventoryError(f"unknown target in the smoke output: {kind!r}")
 
 
-def ssh_uri(user: str, address: str, port: int, key: str | None = None, config: str | None = None) -> str:
-    """A testinfra `ssh://` host spec (IPv6 in brackets; key and ssh_config as query parameters)."""
+def ssh_uri(user: str, address: str, port: int, key: str | None = None) -> str:
+    """A testinfra `ssh://` host spec (IPv6 in brackets, the key file as a query parameter)."""
     host = f"[{address}]" if ":" in address else address
-    query = "&".join(f"{name}={quote(str(value), safe='/~')}" for name, value in
-                     (("ssh_identity_file", key), ("ssh_config", config)) if value)
-    return f"ssh://{user}@{host}:{port}" + (f"?{query}" if query else "")
+    return f"ssh://{user}@{host}:{port}" + (f"?ssh_identity_file={quote(key, safe='/~')}" if key else "")
 
 
 def _host_ports(endpoints: dict) -> dict[str, set[int]]:
@@ -300,6 +302,11 @@ def _leaves(value: Any):
         yield value
 
 
+def _gold(identifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """What the agent role (whose key the MCP check uses) may list: the gold tables."""
+    return tuple(t for t in identifiers if t.startswith("gold."))
+
+
 def _medallion_tables() -> list[str]:
     from workloads.medallion.tables import all_tables
 
@@ -329,7 +336,7 @@ def from_local(settings: Any, *, fresh_within: float = FRESH_WITHIN, host_uri: s
         base = f"http://127.0.0.1:{mcp.ports['mcp']}"
         http = [Http(name="mcp", url=f"{base}/healthz"), Http(name="mcp readiness", url=f"{base}/readyz"),
                 Http(name="mcp metrics", url=f"{base}/metrics")]
-        server = Mcp(url=base, expect_tables=tuple(t for t in tables.identifiers if t.startswith("gold.")))
+        server = Mcp(url=base, expect_tables=_gold(tables.identifiers))
     from local.tables import LAYERS
 
     return Inventory(

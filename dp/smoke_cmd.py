@@ -22,6 +22,7 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "tests" / "smoke"
+UNUSED_PLUGINS = ("cacheprovider", "schemathesis", "hypothesispytest")  # ~4 s of start-up the suite does not use
 console = Console()
 errors = Console(stderr=True)
 
@@ -46,7 +47,7 @@ def smoke(
     try:
         inventory = _with_hosts(_build(stack, local, outputs, ssh_key, fresh_within), hosts)
     except InventoryError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _describe(inventory)
     if show:
@@ -57,14 +58,14 @@ def smoke(
     raise typer.Exit(run_suite(inventory, select=select))
 
 
-def run_suite(inventory, select: str | None = None, extra: tuple[str, ...] = ()) -> int:
+def run_suite(inventory, select: str | None = None) -> int:
     """Run tests/smoke against `inventory` in a pytest subprocess; 0 passed, 1 a check failed, 2 no checks ran."""
     from dp.inventory import ENV
 
     with tempfile.TemporaryDirectory(prefix="dp-smoke-") as private:  # mode 0700
         path = inventory.write(Path(private) / "inventory.json")
-        command = [sys.executable, "-m", "pytest", str(SUITE), "-v", "-ra", "-p", "no:cacheprovider",
-                   "--no-header", "--tb=short", *(["-k", select] if select else []), *extra]
+        command = [sys.executable, "-m", "pytest", str(SUITE), "-v", "-ra", "--no-header", "--tb=short",
+                   *(f"-pno:{plugin}" for plugin in UNUSED_PLUGINS), *(["-k", select] if select else [])]
         code = subprocess.run(command, cwd=REPO, env={**os.environ, ENV: str(path)}).returncode
     return {0: 0, 1: 1}.get(code, 2)
 
@@ -78,7 +79,7 @@ def _build(stack, local, outputs, ssh_key, fresh_within):
         return from_local(_running_local_settings(), fresh_within=fresh_within)
     if outputs is not None:
         text = sys.stdin.read() if str(outputs) == "-" else _read(outputs)
-        name = stack or outputs.name.removesuffix(".json")
+        name = stack or (outputs.stem if str(outputs) != "-" else "stack")
         return from_stack_outputs(name, outputs_from_json(text, str(outputs)), ssh_key=ssh_key,
                                   fresh_within=fresh_within)
     if not stack:
@@ -112,18 +113,17 @@ def _pulumi_outputs(stack: str) -> str:
 
 
 def _running_local_settings():
-    """The embedded platform's settings, once `dp local status` says its services run."""
+    """The embedded platform's settings, once its supervisord runs (the suite then checks each service)."""
     from dp.inventory import InventoryError
-    from local import lifecycle
     from local.errors import LocalError
     from local.settings import LocalSettings
+    from local.supervisor import Supervisor
 
     try:
         settings = LocalSettings.from_env()
-        services = lifecycle.status(settings)["services"]
     except LocalError as exc:
         raise InventoryError(f"{exc.message}" + (f"\n{exc.detail}" if exc.detail else "")) from None
-    if not services or lifecycle.NOT_RUNNING in services.values():
+    if not Supervisor(settings).alive():
         raise InventoryError(f"the embedded platform is not running in {settings.home}: `dp local up --detach` "
                              "first (same DP_HOME and DP_LOCAL_* settings)")
     return settings

@@ -19,7 +19,7 @@ VM_UNITS = "dataplatform-*"
 KAFKA_EXTERNAL_PORT = 29092  # the compose Kafka adapter's EXTERNAL listener, advertised as localhost:<host port>
 
 
-def smoke_output(config: Any, substrate: Any) -> dict[str, Any]:
+def smoke_output(substrate: Any) -> dict[str, Any]:
     """The `smoke` output for the stack's target (call after `substrate.finalize()`)."""
     kind = substrate.kind
     if kind == "compose":

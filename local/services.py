@@ -76,6 +76,14 @@ def declare(settings: LocalSettings) -> list[Service]:
     vector = {"DP_VECTOR_PATH": str(settings.home / "vector")}
     services.append(Service(name="vector-index", command=(sys.executable, "-m", "workloads.vector", "index",
                                                           "--follow", "--interval", "10"), env=vector))
+    # Governance: quality / freshness / lineage / audit metrics, catalog metadata applied, audit heads anchored.
+    governance_port = settings.port("governance", 9466)
+    services.append(Service(
+        name="governance", command=(sys.executable, "-m", "workloads.governance", "serve", "--host", "127.0.0.1",
+                                    "--port", str(governance_port)),
+        env={"DP_HOME": str(settings.home)},
+        checks=(Http(f"http://127.0.0.1:{governance_port}/metrics"),), ports={"governance": governance_port},
+        endpoint=f"http://127.0.0.1:{governance_port}/metrics (quality, freshness, lineage, audit)"))
     # MCP server (REST + MCP over HTTP): keys come from the caller's environment (DP_MCP_ADMIN_KEY, ... as named
     # in workloads/mcp_server/access.yaml); the audit log stays in the state dir.
     mcp_port = settings.port("mcp", 8765)

@@ -82,5 +82,5 @@ def run(config: PlatformConfig) -> dict:
     pulumi.export("target", config.target)
     pulumi.export("environment", config.environment)
     pulumi.export("endpoints", endpoints)
-    pulumi.export("smoke", smoke_output(config, substrate))  # hosts for `dp smoke STACK` (no credentials)
+    pulumi.export("smoke", smoke_output(substrate))  # hosts for `dp smoke STACK` (no credentials)
     return endpoints

@@ -29,7 +29,7 @@ def inventory() -> Inventory:
 
 
 @functools.lru_cache(maxsize=None)
-def testinfra_host(uri: str):
+def infra_host(uri: str):
     """One testinfra host per spec for the whole run (an ssh:// host keeps its connection settings)."""
     import testinfra
 
@@ -37,7 +37,7 @@ def testinfra_host(uri: str):
 
 
 def _skip(reason: str) -> list[Any]:
-    return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-deployed")]
+    return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

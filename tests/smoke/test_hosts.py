@@ -6,11 +6,11 @@ import json
 import shlex
 
 from dp.inventory import Host, Unit
-from tests.smoke.conftest import testinfra_host
+from tests.smoke.conftest import infra_host
 
 
 def listening_ports(host: Host) -> set[int]:
-    sockets = testinfra_host(host.uri).socket.get_listening_sockets()
+    sockets = infra_host(host.uri).socket.get_listening_sockets()
     return {int(s.rsplit(":", 1)[1]) for s in sockets if s.startswith("tcp://")}
 
 
@@ -22,16 +22,17 @@ def test_port_listening(listening: tuple[Host, int]) -> None:
 def test_unit_running(unit: tuple[Host, Unit]) -> None:
     host, spec = unit
     problem = {"supervisor": supervisor_problem, "systemd": systemd_problem, "container": container_problem,
-               "pods": pods_problem}[spec.kind](testinfra_host(host.uri), spec)
+               "pods": pods_problem}[spec.kind](infra_host(host.uri), spec)
     assert problem is None, f"{spec.kind} {spec.name} on {host.name}: {problem}"
 
 
 def test_discovered_units_running(discovering: Host) -> None:
     """Every systemd unit matching the glob runs (a timer-started job: its last run succeeded); at least one."""
-    host = testinfra_host(discovering.uri)
+    host = infra_host(discovering.uri)
     listed = host.run("systemctl list-units --all --plain --no-legend --type=service %s", discovering.discover)
     assert listed.rc == 0, listed.stderr
-    units = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    units = [next(word for word in line.split() if word.endswith(".service"))  # skips a leading failure mark
+             for line in listed.stdout.splitlines() if ".service" in line]
     assert units, f"no systemd unit matches {discovering.discover} on {discovering.name}"
     problems = {name: p for name in units if (p := systemd_problem(host, Unit(kind="systemd", name=name)))}
     assert not problems, f"on {discovering.name}: " + "; ".join(f"{k}: {v}" for k, v in problems.items())

@@ -98,7 +98,7 @@ def catalog(inventory: Inventory):
         pytest.skip(inventory.reason("catalog"))
     from pyiceberg.catalog import load_catalog
 
-    return load_catalog("smoke", **inventory.catalog.properties)
+    return load_catalog(inventory.catalog.name, **inventory.catalog.properties)
 
 
 def test_namespaces_present(inventory: Inventory, catalog) -> None:
@@ -125,8 +125,8 @@ def test_layer_fresh(inventory: Inventory, catalog, layer: str) -> None:
     table, at = max(newest.items(), key=lambda item: item[1])
     age = time.time() - at / 1000
     when = datetime.fromtimestamp(at / 1000, timezone.utc).isoformat(timespec="seconds")
-    assert age <= inventory.tables.fresh_within, (
-        f"{layer} is stale: newest data commit {when} ({table}), {age:.0f} s ago > {inventory.tables.fresh_within:.0f} s")
+    limit = inventory.tables.fresh_within
+    assert age <= limit, f"{layer} is stale: newest data commit {when} ({table}), {age:.0f} s ago > {limit:.0f} s"
 
 
 # --- MCP --------------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,20 +54,11 @@ def catalog_variables(root: Path, name: str = "platform") -> dict[str, str]:
 
 @pytest.fixture
 def catalog_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    import pyiceberg.catalog
-    from pyiceberg.utils.config import Config
-
-    from workloads.common.platform import load_catalog
-
-    # A unique catalog name per test: load_catalog caches catalogs by name.
-    variables = catalog_variables(tmp_path / "lake", name=f"test{uuid.uuid4().hex[:8]}")
+    """`load_catalog` reads the environment at each call, so setting the variables is all it takes."""
+    variables = catalog_variables(tmp_path / "lake", name="test")
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
-    # pyiceberg reads PYICEBERG_* variables once, at import: make it read them again for this test.
-    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
-    load_catalog.cache_clear()
     yield variables
-    load_catalog.cache_clear()
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """How a workload finds the platform. The same code runs everywhere; only the environment differs.
 
-- Iceberg catalog: `pyiceberg.catalog.load_catalog(DP_CATALOG)` with pyiceberg's own configuration
-  (`PYICEBERG_CATALOG__<NAME>__<PROPERTY>` variables or `.pyiceberg.yaml`): a SQL catalog on the embedded
-  platform, the REST catalog (Lakekeeper) or Glue when deployed.
+- Iceberg catalog: named by `DP_CATALOG` (default `platform`), configured the way pyiceberg is: the
+  `PYICEBERG_CATALOG__<NAME>__<PROPERTY>` variables over the catalog's section of `.pyiceberg.yaml`. A SQL catalog
+  on the embedded platform, the REST catalog (Lakekeeper) or Glue when deployed.
 - Kafka: `DP_KAFKA_BOOTSTRAP_SERVERS` plus optional `DP_KAFKA_SECURITY_PROTOCOL` and `DP_KAFKA_SASL_MECHANISM`
   (MSK uses SASL_SSL + OAUTHBEARER/IAM), merged into every confluent-kafka client config.
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from typing import Any
@@ -20,12 +21,29 @@ def catalog_name() -> str:
     return os.environ.get(CATALOG_ENV, DEFAULT_CATALOG)
 
 
-@lru_cache(maxsize=None)
+def catalog_properties(name: str) -> dict[str, Any]:
+    """The catalog's properties from the environment as it is now, the way pyiceberg reads them
+    (`PYICEBERG_CATALOG__<NAME>__<PROP>` variables over the catalog's section of `.pyiceberg.yaml`).
+
+    pyiceberg itself reads them once, at import, so variables set later in the process (a benchmark's private
+    catalog, a test's) would be ignored by `pyiceberg.catalog.load_catalog(name)` alone."""
+    from pyiceberg.utils.config import Config
+
+    return dict(Config().get_catalog_config(name) or {})
+
+
 def load_catalog(name: str | None = None):
-    """The platform's Iceberg catalog, configured by pyiceberg's own environment variables or config file."""
+    """The platform's Iceberg catalog: one instance per (name, properties), so a changed environment gives a new
+    one and an unchanged one reuses its connections."""
+    name = name or catalog_name()
+    return _catalog(name, json.dumps(catalog_properties(name), sort_keys=True))
+
+
+@lru_cache(maxsize=16)
+def _catalog(name: str, properties: str):
     from pyiceberg.catalog import load_catalog as _load
 
-    return _load(name or catalog_name())
+    return _load(name, **json.loads(properties))
 
 
 def kafka_config(**overrides: Any) -> dict[str, Any]:

@@ -11,7 +11,8 @@ numbers (order ids, amounts, timestamps) are not taken for personal data:
 | `pii.iban` | IBANs, compact or in groups of four | the country's IBAN length and the ISO 7064 mod-97 check |
 | `pii.national_id` | US SSN (`123-45-6789`), UK National Insurance number (`AB 12 34 56 C`), German tax id (Steuerliche Identifikationsnummer, 11 digits) | SSN: no area 000/666/9xx, group 00 or serial 0000; NINO: HMRC's excluded letters and prefixes; Steuer-ID: ISO 7064 MOD 11,10 check digit and its digit-repetition rule |
 
-Bare 9-digit numbers are not taken for SSNs (far too many false positives): an SSN needs its separators.
+Bare 9-digit numbers are not taken for SSNs, nor bare digit runs for national phone numbers unless they start
+with a trunk 0 (far too many false positives: ids, timestamps): those need their separators.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ PAYMENT_CARD = "pii.payment_card"
 IBAN = "pii.iban"
 NATIONAL_ID = "pii.national_id"
 CLASSIFICATIONS = (EMAIL, PHONE, PAYMENT_CARD, IBAN, NATIONAL_ID)
+_SPECIFICITY = (EMAIL, IBAN, PAYMENT_CARD, NATIONAL_ID, PHONE)
 # Regions tried for phone numbers written without a country code (the shop's markets).
 DEFAULT_REGIONS = ("US", "GB", "DE", "FR")
 
@@ -37,7 +39,9 @@ _SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
 _NINO = re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?(\d{2}) ?(\d{2}) ?(\d{2}) ?([A-D])"
                    r"(?![A-Za-z0-9])", re.IGNORECASE)
 _STEUER_ID = re.compile(r"(?<![\d-])[1-9]\d(?: ?\d){9}(?![\d-])")
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d ()./-]{6,18}\d(?![\w])")
+_PHONE = re.compile(r"(?<![\w+.-])(?:\+|00)?(?:\(\d{1,5}\) ?)?\d[\d ()./-]{5,18}\d(?![\w.-]\w)")
+# Dates, IP addresses, versions, amounts, SSN-shaped numbers: never phone numbers, whatever a parser accepts.
+_NOT_PHONE = re.compile(r"\d{4}[-/.]\d{2}[-/.]\d{2}.*|\d+(?:\.\d+)+|\d{3}-\d{2}-\d{4}")
 
 # IBAN lengths by country (SWIFT IBAN registry, the European countries and the other common ones).
 IBAN_LENGTHS = {
@@ -131,9 +135,11 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterable[Finding]:
     for match in _PHONE.finditer(text):
         raw = match.group(0)
         digits = re.sub(r"\D", "", raw)
-        if not 7 <= len(digits) <= 15 or re.fullmatch(r"\d{4}[-/.]\d{2}[-/.]\d{2}", raw):  # not a date
+        if not 7 <= len(digits) <= 15 or _NOT_PHONE.fullmatch(raw):
             continue
         international = raw.startswith(("+", "00"))
+        if not international and raw.isdigit() and not raw.startswith("0"):
+            continue  # a bare run of digits (an id, a timestamp) is not taken for a national number
         for region in (None,) if international else regions:
             try:
                 number = phonenumbers.parse("+" + raw[2:] if raw.startswith("00") else raw, region)
@@ -160,10 +166,13 @@ def detect(text: str, regions: tuple[str, ...] = DEFAULT_REGIONS) -> list[Findin
               if nino_ok(m.group(1))]
     found += [Finding(NATIONAL_ID, m.start(), m.end(), m.group(0)) for m in _STEUER_ID.finditer(text)
               if steuer_id_ok(m.group(0))]
-    taken = [(f.start, f.end) for f in found]
-    found += [f for f in _phones(text, regions)
-              if not any(s < f.end and f.start < e for s, e in taken) and "@" not in f.text]
-    return sorted(found, key=lambda f: (f.start, -f.end))
+    found += list(_phones(text, regions))
+    # Overlaps resolve to the most specific kind (an IBAN's digits are no card number, a card's no phone).
+    accepted: list[Finding] = []
+    for finding in sorted(found, key=lambda f: (_SPECIFICITY.index(f.classification), f.start)):
+        if not any(a.start < finding.end and finding.start < a.end for a in accepted):
+            accepted.append(finding)
+    return sorted(accepted, key=lambda f: (f.start, -f.end))
 
 
 def classify_value(text: str) -> str | None:

@@ -57,10 +57,13 @@ class QualityStatus(BaseModel):
 
 
 class Governance(BaseModel):
-    """Owners, quality and lineage as recorded (table properties, the metadata file); empty when unknown."""
+    """Owners, quality and lineage as recorded (table properties, the metadata file, the quality results of
+    the governance workload); empty when unknown."""
     owners: list[str] = Field(default_factory=list)
     quality: QualityStatus | None = None
     upstreams: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    classifications: dict[str, str] = Field(default_factory=dict, description="column -> classification (pii.email...)")
     sources: list[str] = Field(default_factory=list, description="where these facts were read from")
 
 
@@ -132,6 +135,8 @@ class Lineage(BaseModel):
     root: str
     nodes: list[LineageNode]
     edges: list[LineageEdge]
+    columns: dict[str, list[str]] = Field(default_factory=dict, description="column lineage of the root table: "
+                                          "column -> the namespace.table.column inputs it is computed from")
     source: str = Field(description="where lineage facts come from")
 
 

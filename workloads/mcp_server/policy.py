@@ -1,29 +1,31 @@
-"""The policy decision point: who may read which table, column and vector collection, and which columns are
-masked. Every answer is a `Decision` naming the rule that decided it, so refusals are explainable and the
-audit log says why. The rules live in a YAML file (`access.yaml`); this module is the only place that reads
-them, so it can later be swapped for a Rego/OPA client with the same interface.
+"""Who may read which table, column and vector collection, and which columns are masked. Every answer is a
+`Decision` naming the rule that decided it, so refusals are explainable and the audit log says why. The policy
+data live in a YAML file (`access.yaml`: roles, PII globs, masks, keys), validated here; the decisions are made
+by the Rego policy of the governance workload (`workloads/governance/policies/access.rego`), embedded or by an
+OPA server (`DP_OPA_URL`), which gets this file's content as its data.
 
 Model: a caller has one role. A role grants table globs (`namespace.table`), may deny tables or columns
 (`namespace.table.column` globs, deny wins), grants vector collection globs, and says whether it may read
 PII in clear. A column is PII when a `pii_columns` glob of the policy matches it or its table lists it in the
 `dp.pii.columns` table property; PII columns are masked for roles without `pii: true` (attribute-based:
-column attribute x caller attribute).
+column attribute x caller attribute). A column's classification (`dp.classifications` table property, from
+catalog metadata) picks its mask (`masks`: redact, hash, partial or null; else `masking`).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from workloads.mcp_server.errors import ConfigError
+from workloads.governance.policy import DecisionPoint, PolicyUnavailable
+from workloads.mcp_server.errors import ConfigError, Unavailable
 
-PII_PROPERTY = "dp.pii.columns"
+MaskName = Literal["redact", "hash", "partial", "null"]
 
 
 class Role(BaseModel):
@@ -59,7 +61,8 @@ class PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1] = 1
-    masking: Literal["redact", "null"] = "redact"
+    masking: MaskName = "redact"
+    masks: dict[str, MaskName] = Field(default_factory=dict)  # classification (pii.email ...) -> mask
     pii_columns: list[str] = Field(default_factory=list)
     roles: dict[str, Role]
     keys: list[KeyEntry] = Field(default_factory=list)
@@ -89,14 +92,11 @@ class ColumnAccess:
     access: Literal["clear", "masked", "denied"]
     rule: str
     pii: bool
+    mask: str | None = None  # for masked columns: redact | hash | partial | null
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _match(name: str, globs: list[str]) -> str | None:
-    return next((g for g in globs if fnmatchcase(name.lower(), g.lower())), None)
 
 
 class Policy:
@@ -109,6 +109,13 @@ class Policy:
             digest = key.sha256 or (hash_key(environ[key.env]) if environ.get(key.env or "") else None)
             if digest:  # a key whose variable is unset simply does not exist
                 self._keys[digest] = key
+        self._pdp = DecisionPoint(spec.model_dump(mode="json", exclude={"keys"}))
+
+    def _decide(self, ask, *args):
+        try:
+            return ask(*args)
+        except PolicyUnavailable as exc:  # fail closed, and say so
+            raise Unavailable(str(exc)) from None
 
     @classmethod
     def load(cls, path: Path, environ: dict[str, str] | None = None) -> Policy:
@@ -135,42 +142,13 @@ class Policy:
         return (key and key.rate_limit_per_minute) or self.spec.roles[role].rate_limit_per_minute or default
 
     def table(self, role_name: str, table: str) -> Decision:
-        role = self.spec.roles.get(role_name)
-        if role is None:
-            return Decision(False, "roles", f"role {role_name!r} is not defined in the policy")
-        if glob := _match(table, role.deny_tables):
-            return Decision(False, f"roles.{role_name}.deny_tables '{glob}'", f"role {role_name} may not read {table}")
-        if glob := _match(table, role.tables):
-            return Decision(True, f"roles.{role_name}.tables '{glob}'", f"role {role_name} may read {table}")
-        return Decision(False, f"roles.{role_name}.tables", f"no table rule of role {role_name} grants {table}")
+        return Decision(**self._decide(self._pdp.table, role_name, table))
 
     def collection(self, role_name: str, collection: str) -> Decision:
-        role = self.spec.roles.get(role_name)
-        if role is None:
-            return Decision(False, "roles", f"role {role_name!r} is not defined in the policy")
-        if glob := _match(collection, role.collections):
-            return Decision(True, f"roles.{role_name}.collections '{glob}'",
-                            f"role {role_name} may search {collection}")
-        return Decision(False, f"roles.{role_name}.collections",
-                        f"no collection rule of role {role_name} grants {collection}")
+        return Decision(**self._decide(self._pdp.collection, role_name, collection))
 
     def columns(self, role_name: str, table: str, columns: list[str],
                 properties: dict[str, str] | None = None) -> list[ColumnAccess]:
         """Per column: denied (a deny_columns glob), masked (PII and the role may not read PII) or clear."""
-        role = self.spec.roles[role_name]
-        tagged = {c.strip().lower() for c in (properties or {}).get(PII_PROPERTY, "").split(",") if c.strip()}
-        result = []
-        for column in columns:
-            qualified = f"{table}.{column}"
-            pii_rule = (f"table property {PII_PROPERTY}" if column.lower() in tagged
-                        else (f"pii_columns '{g}'" if (g := _match(qualified, self.spec.pii_columns)) else None))
-            if glob := _match(qualified, role.deny_columns):
-                result.append(ColumnAccess(column, "denied", f"roles.{role_name}.deny_columns '{glob}'",
-                                           pii_rule is not None))
-            elif pii_rule and not role.pii:
-                result.append(ColumnAccess(column, "masked", f"{pii_rule}; roles.{role_name}.pii is false", True))
-            elif pii_rule:
-                result.append(ColumnAccess(column, "clear", f"{pii_rule}; roles.{role_name}.pii is true", True))
-            else:
-                result.append(ColumnAccess(column, "clear", f"roles.{role_name}", False))
-        return result
+        decided = self._decide(self._pdp.columns, role_name, table, columns, properties)
+        return [ColumnAccess(d["name"], d["access"], d["rule"], d["pii"], d.get("mask")) for d in decided]

@@ -3,12 +3,14 @@ call is rate-limited, authorised, measured and audited. Callers pass an authenti
 `ServiceError`s with messages meant for the caller."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from workloads.governance.results import LatestQuality
 from workloads.mcp_server import vector
 from workloads.mcp_server.audit import AuditLog
 from workloads.mcp_server.auth import Authenticator, Principal
@@ -64,6 +66,7 @@ class Service:
         self.audit = audit or AuditLog(settings.audit_log)
         self.metrics = Metrics()
         self.metadata_file = MetadataFile(settings.table_metadata_path)
+        self.quality = LatestQuality(catalog, settings.metadata_ttl)
         self.engine = engine or make_engine(settings, self.cache, self.policy.spec.masking)
 
     # -- the envelope every call goes through -------------------------------------------------------------
@@ -158,7 +161,7 @@ class Service:
                                        total_records=_int(s.summary.get("total-records")))
                            for s in reversed(history[-RECENT_SNAPSHOTS:])], snapshot_count=len(history),
                 row_count=_int(total), properties=dict(t.properties))
-        governance = self.metadata_file.governance(entry.name, entry.table.properties)
+        governance = self.metadata_file.governance(entry.name, entry.table.properties, self.quality.get(entry.name))
         return TableDescription(**entry.memo[key], governance=governance)
 
     def sample_rows(self, principal: Principal, table: str, limit: int | None = 10) -> RowSet:
@@ -224,7 +227,20 @@ class Service:
         return Lineage(root=root, nodes=[LineageNode(name=n, readable=n in readable, exists=n in names)
                                          for n in sorted(nodes)],
                        edges=[LineageEdge(upstream=u, downstream=d) for u, d in sorted(edges)],
-                       source="dp.lineage.upstreams table properties and the table metadata file")
+                       columns=self._column_lineage(principal, root),
+                       source="dp.lineage.upstreams / dp.lineage.columns table properties (governance metadata, "
+                              "derived from the jobs' SQL) and the table metadata file")
+
+    def _column_lineage(self, principal: Principal, name: str) -> dict[str, list[str]]:
+        """Column lineage of a table, for the columns this caller may see."""
+        entry = self.cache.get(name)
+        try:
+            recorded = json.loads(entry.table.properties.get("dp.lineage.columns") or "{}")
+        except ValueError:
+            return {}
+        _, access = self._access(principal, name)
+        visible = {c.name for c in access.columns if c.access != "denied"}
+        return {column: inputs for column, inputs in sorted(recorded.items()) if column in visible}
 
     def _upstreams(self, name: str) -> list[str]:
         entry = self.cache.get(name)

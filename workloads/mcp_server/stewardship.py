@@ -1,8 +1,12 @@
 """Owners, quality status and lineage upstreams of a table, as recorded: never inferred, empty when unknown.
 
-Until the governance work provides them, they are read from
-- table properties: `owner` or `dp.owners` (comma-separated), `dp.quality.status`, `dp.quality.checked-at`,
-  `dp.quality.details`, `dp.lineage.upstreams` (comma-separated `namespace.table` or external sources);
+They are read from
+- the governance workload's quality results (`governance.quality_results`: the newest suite run of the table),
+  which take precedence over quality properties;
+- table properties, as `python -m workloads.governance metadata apply` writes them from catalog.yaml: `owner` or
+  `dp.owners` (comma-separated), `dp.tags`, `dp.classifications` (JSON), `dp.quality.status`,
+  `dp.quality.checked-at`, `dp.quality.details`, `dp.lineage.upstreams` (comma-separated `namespace.table` or
+  external sources);
 - an optional YAML file (`DP_MCP_TABLE_METADATA`), which overrides properties field by field:
 
       tables:
@@ -13,6 +17,7 @@ Until the governance work provides them, they are read from
 """
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -39,7 +44,8 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def from_properties(properties: dict[str, str]) -> Governance:
+def from_properties(properties: dict[str, str], results: dict[str, str] | None = None) -> Governance:
+    """Facts from the table's properties; `results`, the newest quality result, wins over quality properties."""
     owners = _split(properties.get("dp.owners")) or _split(properties.get("owner"))
     quality = None
     if any(k.startswith("dp.quality.") for k in properties):
@@ -47,9 +53,17 @@ def from_properties(properties: dict[str, str]) -> Governance:
                                 checked_at=properties.get("dp.quality.checked-at"),
                                 details=properties.get("dp.quality.details"))
     upstreams = _split(properties.get("dp.lineage.upstreams"))
-    found = bool(owners or quality or upstreams)
-    return Governance(owners=owners, quality=quality, upstreams=upstreams,
-                      sources=["table properties"] if found else [])
+    tags = _split(properties.get("dp.tags"))
+    try:
+        classifications = json.loads(properties.get("dp.classifications") or "{}")
+    except ValueError:
+        classifications = {}
+    sources = ["table properties"] if (owners or quality or upstreams or tags or classifications) else []
+    if results:
+        quality = QualityStatus(**results)
+        sources.append("governance.quality_results")
+    return Governance(owners=owners, quality=quality, upstreams=upstreams, tags=tags,
+                      classifications=classifications, sources=sources)
 
 
 class MetadataFile:
@@ -78,8 +92,8 @@ class MetadataFile:
             self._tables = {k.lower(): v for k, v in parsed.tables.items()}
             self._mtime = mtime
 
-    def governance(self, table: str, properties: dict[str, str]) -> Governance:
-        facts = from_properties(properties)
+    def governance(self, table: str, properties: dict[str, str], results: dict[str, str] | None = None) -> Governance:
+        facts = from_properties(properties, results)
         if self.path is None:
             return facts
         self._reload()

@@ -1,19 +1,28 @@
 """Kafka -> bronze, exactly once, in micro-batches.
 
 - The consumer is assigned every partition at the offsets committed in the bronze tables' snapshot summaries
-  (no consumer group, no Kafka offset commits), so a restart resumes exactly after the last committed batch.
+  (no consumer group, no Kafka offset commits), so a restart resumes exactly after the last committed batch;
+  a topic that is not the one those offsets count in (re-created, or a restarted in-memory broker) is read from
+  its beginning in a new offset epoch (`resume`), checked at start, every `TOPIC_CHECK_SECONDS` and after
+  connection errors.
 - A batch is parsed in bulk (`records`); unreadable records go to `bronze.quarantine` with their reason.
 - Commit order per batch: quarantine first, then one snapshot per bronze table, each carrying the offsets the
   batch reached for its topic. Each writer skips the rows at offsets it already committed, so a crash between
   two commits (or a concurrent writer) neither loses nor duplicates a record.
+- Three stages overlap: the next batch is consumed (a thread; holds the GIL), this one parsed (mostly in Arrow's
+  C++), the previous one committed (a thread; Parquet encoding and I/O). Commits stay strictly in batch order.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -21,10 +30,10 @@ import pyarrow as pa
 import structlog
 import xxhash
 
-from workloads.medallion import state
+from workloads.medallion import resume, state
 from workloads.medallion.catalog import table
 from workloads.medallion.commits import append_kafka_rows, arrow_schema
-from workloads.medallion.kafka_io import consumer, ensure_topics, partitions_of
+from workloads.medallion.kafka_io import consumer, ensure_topics, high_watermarks, partitions_of, topic_ids
 from workloads.medallion.quarantine import quarantine_rows
 from workloads.medallion.records import read_values
 from workloads.medallion.tables import (
@@ -37,7 +46,6 @@ from workloads.medallion.tables import (
 )
 
 
-
 def _positive(name: str, default: int) -> int:
     raw = os.environ.get(name, str(default))
     if not raw.isdigit() or int(raw) < 1:
@@ -47,7 +55,9 @@ def _positive(name: str, default: int) -> int:
 
 MAX_PAYLOAD_BYTES = _positive("DP_MEDALLION_MAX_PAYLOAD_BYTES", 256 * 1024)
 BATCH_MESSAGES = _positive("DP_MEDALLION_BATCH_MESSAGES", 250_000)
+TOPIC_CHECK_SECONDS = 30.0
 _CHUNK = 1000  # messages per consume() call: larger calls are slower in confluent-kafka
+_EPOCH = "_offset_epoch"
 log = structlog.get_logger()
 
 
@@ -56,12 +66,18 @@ class TopicBatch:
     values: list[bytes | None] = field(default_factory=list)
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
+    # Where the batch leaves the topic: every assigned partition's next offset, the offset epoch and the topic id.
+    # None for a batch made by hand: then it is the batch's own end offsets, in epoch 0.
+    progress: state.Progress | None = None
 
     def end_offsets(self) -> dict[int, int]:
-        """Next offset to read per partition after this batch."""
+        """Next offset to read per partition after this batch's messages."""
         parts = np.asarray(self.partitions, dtype=np.int32)
         offs = np.asarray(self.offsets, dtype=np.int64)
         return {int(p): int(offs[parts == p].max()) + 1 for p in np.unique(parts)}
+
+    def end(self) -> state.Progress:
+        return self.progress or state.Progress(self.end_offsets())
 
 
 @dataclass
@@ -75,8 +91,20 @@ class BatchResult:
     seconds: float
 
 
+@dataclass
+class PreparedBatch:
+    """A batch parsed and given its audit columns, ready to commit."""
+    messages: int
+    progress: dict[str, state.Progress]
+    rows: dict[str, pa.Table]  # per topic
+    evolve: dict[str, list[pa.Field]]  # per topic: columns to add to the bronze table first
+    new_fields: dict[str, list[str]]  # per topic: new event fields seen (reported)
+    rejects: pa.Table | None
+    seconds: float
+
+
 class BronzeIngestor:
-    """Owns the consumer; `poll` gathers a micro-batch, `write` commits it."""
+    """Owns the consumer; `poll` gathers a micro-batch, `prepare` parses it, `commit` writes it."""
 
     def __init__(self, catalog: Any = None, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
         self.catalog = catalog
@@ -84,22 +112,50 @@ class BronzeIngestor:
         self._consumer = None
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()  # partitions whose end was reached and nothing came since
+        self._positions: dict[str, state.Progress] = {}  # per topic: where the next batch starts
+        self._topic_ids: dict[str, str | None] = {}
+        self._checked_at = 0.0
+        self._suspect = False  # a consumer error says the topics may have changed: check before the next poll
+        self._out_of_range: dict[str, set[int]] = defaultdict(set)  # partitions that refused their offset
+        self.reopens = 0
 
     def open(self) -> BronzeIngestor:
+        ensure_topics()
+        topics = list(TOPICS.values())
+        partitions = partitions_of(topics)
+        self._topic_ids = topic_ids(topics)
+        self._checked_at, self._suspect = time.monotonic(), False
+        self._consumer = consumer(error_cb=self._on_client_error)
+        try:
+            self._assign(partitions)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _assign(self, partitions: dict[str, list[int]]) -> None:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-        ensure_topics()
-        partitions = partitions_of(list(TOPICS.values()))
+        quarantined = state.kafka_progress(table(BRONZE_QUARANTINE, self.catalog))
         assignment = []
         for entity, topic in TOPICS.items():
-            committed = state.kafka_offsets(table(bronze(entity), self.catalog)).get(topic, {})
-            assignment += [TopicPartition(topic, p, committed.get(p, OFFSET_BEGINNING)) for p in partitions[topic]]
-        self._consumer = consumer()
+            held = state.kafka_progress(table(bronze(entity), self.catalog)).get(topic)
+
+            def low(p: int, topic: str = topic) -> int:
+                return self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
+
+            start = resume.plan(topic, partitions[topic], self._topic_ids[topic], held, quarantined.get(topic),
+                                low, functools.partial(high_watermarks, topic, partitions[topic]),
+                                frozenset(self._out_of_range.get(topic, ())))
+            self._positions[topic] = start.progress
+            assignment += [TopicPartition(topic, p, OFFSET_BEGINNING if o is None else o)
+                           for p, o in start.starts.items()]
         self._consumer.assign(assignment)
         self._assigned = {(tp.topic, tp.partition) for tp in assignment}
+        self._at_end, self._out_of_range = set(), defaultdict(set)
         log.info("bronze consumer assigned", partitions=len(assignment),
-                 resume={f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment if tp.offset >= 0})
-        return self
+                 resume={f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment if tp.offset >= 0},
+                 epochs={t: p.epoch for t, p in self._positions.items() if p.epoch})
 
     def close(self) -> None:
         if self._consumer is not None:
@@ -112,22 +168,63 @@ class BronzeIngestor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _on_client_error(self, error: Any) -> None:
+        """Client-level errors (not tied to a message): a lost connection may be a broker restart, after which
+        the same topic names can be new topics; the batch in hand ends and the topics are checked first."""
+        from confluent_kafka import KafkaError
+
+        if error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+            if not self._suspect:
+                log.warning("Kafka connection lost: checking the topics before reading on", error=str(error))
+            self._suspect = True
+        elif error.fatal():
+            log.error("fatal Kafka client error", error=str(error))
+            self._suspect = True
+        else:
+            log.warning("kafka client error", error=str(error))
+
+    def topics_due_for_check(self) -> bool:
+        return self._suspect or time.monotonic() - self._checked_at >= TOPIC_CHECK_SECONDS
+
+    def reopen_if_topics_changed(self) -> bool:
+        """Compare the topics' ids with those at `open`; when one changed, or a partition refused its offset, or a
+        consumer error asked for a check and the broker reports no ids, start over from the committed state:
+        `open` then decides again where each topic resumes. Call it only with every polled batch committed."""
+        ids = topic_ids(list(TOPICS.values()))
+        changed = [t for t, uid in ids.items() if uid != self._topic_ids.get(t)]
+        blind = self._suspect and not any(ids.values())
+        if not changed and not blind and not self._out_of_range and self._consumer is not None:
+            self._checked_at, self._suspect = time.monotonic(), False
+            return False
+        log.warning("Kafka topics changed under the consumer: reassigning from the committed offsets",
+                    topics=changed or sorted(self._out_of_range) or "unknown (the broker reports no topic ids)")
+        self.close()
+        self.open()  # clears the suspicion once the consumer is assigned again
+        self.reopens += 1
+        return True
+
     def poll(self, max_messages: int = BATCH_MESSAGES, max_seconds: float = 5.0,
              until_caught_up: bool = True, stop: Any = None) -> tuple[dict[str, TopicBatch], bool]:
         """Gather up to `max_messages` for at most `max_seconds`; with `until_caught_up`, return as soon as every
         partition reported its end and nothing more arrives. Returns (batches per topic, caught up)."""
-        from confluent_kafka import KafkaError
+        from confluent_kafka import KafkaError, Message
 
+        value, topic_of, partition_of, offset_of, error_of = (Message.value, Message.topic, Message.partition,
+                                                              Message.offset, Message.error)
         batches: dict[str, TopicBatch] = defaultdict(TopicBatch)
         count, caught_up = 0, False
         deadline = time.monotonic() + max_seconds
-        while count < max_messages and time.monotonic() < deadline and not (stop and stop.requested):
+        while count < max_messages and time.monotonic() < deadline and not (stop and stop.requested) \
+                and not self._suspect:
             msgs = self._consumer.consume(num_messages=min(_CHUNK, max_messages - count), timeout=0.2)
-            errors = [m for m in msgs if m.error() is not None]
-            if errors:
+            errors = list(map(error_of, msgs))
+            if any(map(is_not, errors, repeat(None))):  # (KafkaError cannot be compared with None by ==)
+                errors = [m for m, e in zip(msgs, errors) if e is not None]
                 msgs = [m for m in msgs if m.error() is None]
+            else:
+                errors = []
             if msgs:
-                topics = [m.topic() for m in msgs]
+                topics = list(map(topic_of, msgs))
                 if topics.count(topics[0]) == len(topics):
                     groups = {topics[0]: msgs}
                 else:
@@ -136,68 +233,101 @@ class BronzeIngestor:
                         groups[topic].append(m)
                 for topic, group in groups.items():
                     batch = batches[topic]
-                    partitions = [m.partition() for m in group]
-                    batch.values += [m.value() for m in group]
+                    partitions = list(map(partition_of, group))
+                    batch.values += map(value, group)
                     batch.partitions += partitions
-                    batch.offsets += [m.offset() for m in group]
+                    batch.offsets += map(offset_of, group)
                     if self._at_end:
                         self._at_end -= {(topic, p) for p in set(partitions)}
                 count += len(msgs)
-            for m in errors:
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    self._at_end.add((m.topic(), m.partition()))
-                elif m.error().fatal() or m.error().code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    raise RuntimeError(f"Kafka consumer error: {m.error()}")
-                else:
-                    log.warning("kafka consumer error", error=str(m.error()))
+            if self._errors(errors, KafkaError):
+                break
             if not msgs:
                 caught_up = self._at_end >= self._assigned
                 if until_caught_up and caught_up:
                     break
+        for topic, batch in batches.items():
+            position = self._positions[topic]
+            position = state.Progress({**position.offsets, **batch.end_offsets()}, position.epoch, position.topic_id)
+            self._positions[topic] = batch.progress = position
         return dict(batches), caught_up
 
-    def write(self, batches: dict[str, TopicBatch]) -> BatchResult:
-        """Commit one micro-batch: quarantine first, then each topic's bronze table with its offsets."""
+    def _errors(self, errors: list[Any], KafkaError: Any) -> bool:
+        """Handle consumer errors; True when the batch should end here so the topics get checked first."""
+        suspect = False
+        for m in errors:
+            code = m.error().code()
+            if code == KafkaError._PARTITION_EOF:
+                self._at_end.add((m.topic(), m.partition()))
+            elif m.error().fatal() or code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise RuntimeError(f"Kafka consumer error: {m.error()}")
+            else:
+                # An offset the partition does not have, or a lost connection (a broker restart): the topic may
+                # have been re-created; what was read so far is committed, then the topic ids are checked.
+                if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                    self._out_of_range[m.topic()].add(m.partition())
+                suspect = suspect or code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE,
+                                              KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+                                              KafkaError.UNKNOWN_TOPIC_ID)
+                log.warning("kafka consumer error", error=str(m.error()))
+        self._suspect = self._suspect or suspect
+        return suspect
+
+    def prepare(self, batches: dict[str, TopicBatch]) -> PreparedBatch:
+        """Parse and validate a batch, add the audit columns: everything but the commits."""
         started = time.perf_counter()
         now = datetime.now(timezone.utc)
-        end = {topic: b.end_offsets() for topic, b in batches.items() if b.values}
-        rejected, bronze_rows, new_fields = [], {}, {}
+        batches = {topic: b for topic, b in batches.items() if b.values}
+        progress = {topic: b.end() for topic, b in batches.items()}
+        rows, evolve, new_fields, rejected = {}, {}, {}, []
         for topic, batch in batches.items():
-            if not batch.values:
-                continue
-            rows, rejects, fields = self._read_topic(topic, batch, now)
-            bronze_rows[topic], new_fields[topic] = rows, fields
+            rows[topic], rejects, fields, missing = self._read_topic(topic, batch, progress[topic].epoch, now)
+            evolve[topic] = fields + missing
+            if fields:
+                new_fields[topic] = [f.name for f in fields]
             if rejects.num_rows:
                 rejected.append(rejects)
+        return PreparedBatch(sum(len(b.values) for b in batches.values()), progress, rows, evolve, new_fields,
+                             pa.concat_tables(rejected) if rejected else None, time.perf_counter() - started)
+
+    def commit(self, prepared: PreparedBatch) -> BatchResult:
+        """Commit a prepared batch: quarantine first, then each topic's bronze table with its progress."""
+        started = time.perf_counter()
         snapshots: dict[str, int] = {}
         quarantined = skipped = written = 0
-        if rejected:
-            rows = pa.concat_tables(rejected)
-            snapshot, quarantined = append_kafka_rows(BRONZE_QUARANTINE, rows, end, topic_col="source",
+        if prepared.rejects is not None:
+            rows = prepared.rejects
+            snapshot, quarantined = append_kafka_rows(BRONZE_QUARANTINE, rows, prepared.progress, topic_col="source",
                                                       partition_col="partition", offset_col="offset",
                                                       catalog=self.catalog)
             skipped += rows.num_rows - quarantined
             if snapshot:
                 snapshots[BRONZE_QUARANTINE] = snapshot
-        for topic, rows in bronze_rows.items():
+        for topic, rows in prepared.rows.items():
             identifier = bronze(ENTITY_BY_TOPIC[topic])
-            snapshot, appended = append_kafka_rows(identifier, rows, {topic: end[topic]}, topic_col="_topic",
-                                                   partition_col="_partition", offset_col="_offset",
-                                                   new_fields=new_fields[topic], catalog=self.catalog)
+            snapshot, appended = append_kafka_rows(identifier, rows, {topic: prepared.progress[topic]},
+                                                   topic_col="_topic", partition_col="_partition",
+                                                   offset_col="_offset", new_fields=prepared.evolve[topic],
+                                                   catalog=self.catalog)
             written += appended
             skipped += rows.num_rows - appended
             if snapshot:
                 snapshots[identifier] = snapshot
-        return BatchResult(messages=sum(len(b.values) for b in batches.values()), rows=written,
-                           quarantined=quarantined, skipped=skipped, snapshots=snapshots,
-                           new_fields={t: [f.name for f in fs] for t, fs in new_fields.items() if fs},
-                           seconds=time.perf_counter() - started)
+        return BatchResult(messages=prepared.messages, rows=written, quarantined=quarantined, skipped=skipped,
+                           snapshots=snapshots, new_fields=prepared.new_fields,
+                           seconds=prepared.seconds + time.perf_counter() - started)
 
-    def _read_topic(self, topic: str, batch: TopicBatch, now: datetime) -> tuple[pa.Table, pa.Table, list[pa.Field]]:
+    def write(self, batches: dict[str, TopicBatch]) -> BatchResult:
+        """Prepare and commit one micro-batch."""
+        return self.commit(self.prepare(batches))
+
+    def _read_topic(self, topic: str, batch: TopicBatch, epoch: int,
+                    now: datetime) -> tuple[pa.Table, pa.Table, list[pa.Field], list[pa.Field]]:
+        """(bronze rows, quarantine rows, new event fields, audit columns the table still lacks)."""
         entity = ENTITY_BY_TOPIC[topic]
-        current = table(bronze(entity), self.catalog).schema()
+        current = arrow_schema(table(bronze(entity), self.catalog).schema())
         schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
-                            for f in arrow_schema(current) if f.name not in AUDIT_COLUMNS])
+                            for f in current if f.name not in AUDIT_COLUMNS])
         required = [f.name for f in EVENT_FIELDS[entity] if f.required]
         parsed = read_values(batch.values, schema, required, self.max_payload_bytes)
         partitions = np.asarray(batch.partitions, dtype=np.int32)
@@ -211,6 +341,7 @@ class BronzeIngestor:
             "_partition": pa.array(partitions[idx]),
             "_offset": pa.array(offsets[idx]),
             "_payload_hash": payload_hashes(batch.values, idx),
+            _EPOCH: pa.array(np.full(n, epoch, dtype=np.int32)),
         }
         rows = parsed.table
         for name, column in audit.items():
@@ -220,7 +351,8 @@ class BronzeIngestor:
             now, topic, [int(partitions[r.index]) for r in rejects], [int(offsets[r.index]) for r in rejects],
             [r.event_id for r in rejects], [r.code for r in rejects], [r.reason for r in rejects],
             [batch.values[r.index] for r in rejects], self.max_payload_bytes)
-        return rows, quarantine, parsed.new_fields
+        missing = [] if _EPOCH in current.names else [pa.field(_EPOCH, pa.int32())]  # tables from before epochs
+        return rows, quarantine, parsed.new_fields, missing
 
 
 def payload_hashes(values: list[bytes | None], idx: np.ndarray) -> pa.Array:
@@ -230,33 +362,70 @@ def payload_hashes(values: list[bytes | None], idx: np.ndarray) -> pa.Array:
     return pa.array(list(map(digest, chosen)), pa.string())
 
 
+def _log_batch(result: BatchResult) -> None:
+    log.info("bronze batch", messages=result.messages, rows=result.rows, quarantined=result.quarantined,
+             skipped=result.skipped, snapshot_id=",".join(f"{t}={s}" for t, s in result.snapshots.items()) or None,
+             new_fields=result.new_fields or None, seconds=round(result.seconds, 3))
+
+
 def ingest(stop: Any = None, follow: bool = False, interval: float = 1.0, catalog: Any = None,
            max_messages: int = BATCH_MESSAGES, max_batches: int | None = None) -> list[BatchResult]:
     """Run the ingest loop: until caught up (default) or until `stop` (with `follow`).
 
-    The next batch is polled in a background thread while the current one is written (polling holds the GIL,
-    parsing and writing mostly do not). A prefetched batch that is never written is simply read again next time:
-    its offsets were not committed.
+    A batch polled (or prepared) but never committed is simply read again next time: its offsets were not
+    committed. Before the topics are checked (`TOPIC_CHECK_SECONDS`, or a consumer error), everything polled is
+    committed first: what was read from a topic's old incarnation is kept, and a reopen starts from the tables.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     results: list[BatchResult] = []
-    with BronzeIngestor(catalog) as ingestor, ThreadPoolExecutor(1, thread_name_prefix="poll") as poller:
-        def poll():
+    committing: Future | None = None
+
+    def finish_commit() -> None:
+        nonlocal committing
+        if committing is not None:
+            result, committing = committing.result(), None
+            results.append(result)
+            _log_batch(result)
+
+    with BronzeIngestor(catalog) as ingestor, ThreadPoolExecutor(1, thread_name_prefix="poll") as poller, \
+            ThreadPoolExecutor(1, thread_name_prefix="commit") as committer:
+        def poll() -> tuple[dict[str, TopicBatch], bool]:
             return ingestor.poll(max_messages=max_messages, max_seconds=interval if follow else 30.0,
                                  until_caught_up=not follow, stop=stop)
 
-        pending = poller.submit(poll)
+        pending: Future | None = poller.submit(poll)
+        batches_seen = 0
         while pending is not None:
             batches, caught_up = pending.result()
-            done = (stop is not None and stop.requested) or (not follow and (caught_up or not batches)) or (
-                max_batches is not None and len(results) + 1 >= max_batches)
-            pending = None if done else poller.submit(poll)
-            if any(b.values for b in batches.values()):
-                result = ingestor.write(batches)
-                results.append(result)
-                log.info("bronze batch", messages=result.messages, rows=result.rows,
-                         quarantined=result.quarantined, skipped=result.skipped,
-                         snapshot_id=",".join(f"{t}={s}" for t, s in result.snapshots.items()) or None,
-                         new_fields=result.new_fields or None, seconds=round(result.seconds, 3))
+            has_data = any(b.values for b in batches.values())
+            batches_seen += has_data
+            done = (stop is not None and stop.requested) or (not follow and (caught_up or not has_data)) or (
+                max_batches is not None and batches_seen >= max_batches)
+            check = not done and ingestor.topics_due_for_check()
+            pending = None if done or check else poller.submit(poll)
+            if has_data:
+                prepared = ingestor.prepare(batches)
+                finish_commit()
+                committing = committer.submit(ingestor.commit, prepared)
+            if check:
+                finish_commit()
+                _check_topics(ingestor, stop if follow else None)
+                pending = poller.submit(poll)
+        finish_commit()
     return results
+
+
+def _check_topics(ingestor: BronzeIngestor, stop: Any) -> None:
+    """`reopen_if_topics_changed`, waiting for the broker to answer when there is a `stop` to wait on (a follow
+    job outlives a broker restart); otherwise a broker that does not answer ends the run with its error."""
+    from confluent_kafka import KafkaException
+
+    while True:
+        try:
+            ingestor.reopen_if_topics_changed()
+            return
+        except (RuntimeError, KafkaException) as exc:
+            if stop is None:
+                raise
+            log.warning("cannot check the Kafka topics yet, retrying", error=str(exc))
+            if stop.wait(2.0):
+                return

@@ -1,7 +1,8 @@
 """Exactly-once appends: rows and the progress they represent go into one Iceberg snapshot.
 
 Every writer here follows the same loop: load the table, read the progress committed with it, drop the rows it
-already holds, append the rest with the new progress in the snapshot summary. The tables disable pyiceberg's own
+already holds (Kafka offsets compare only within one offset epoch, see `state`), append the rest with the new
+progress in the snapshot summary. The tables disable pyiceberg's own
 commit retries (see `tables.TABLE_PROPERTIES`), so a concurrent commit (another writer, or maintenance) comes back
 here as `CommitFailedException` and the loop starts over from the fresh table state: a retry can never add a row
 twice.
@@ -41,57 +42,77 @@ def conform(rows: pa.Table, iceberg_schema: Any) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=target)
 
 
-def _merge_offsets(committed: dict[str, dict[int, int]], batch_end: dict[str, dict[int, int]]):
-    merged = {t: dict(parts) for t, parts in committed.items()}
-    for topic, parts in batch_end.items():
-        for p, offset in parts.items():
-            merged.setdefault(topic, {})[p] = max(merged.get(topic, {}).get(p, 0), offset)
-    return merged
+def merge_progress(identifier: str, held: dict[str, state.Progress], batch: dict[str, state.Progress]
+                   ) -> tuple[dict[str, state.Progress], dict[str, dict[int, int]]]:
+    """The progress after the batch, and per topic and partition the offset below which the batch's rows are
+    already in the table.
+
+    Offsets compare only within one offset epoch: a batch from a newer epoch (a topic created again) holds nothing
+    the table has, and replaces the table's progress in that topic. A batch from an older epoch than the table's
+    comes from a writer that missed the topic's re-creation: refused, it would move the offsets back."""
+    merged, floors = dict(held), {}
+    for topic, new in batch.items():
+        old = held.get(topic, state.Progress())
+        if new.epoch < old.epoch:
+            raise RuntimeError(f"{identifier} is at offset epoch {old.epoch} of {topic}, this batch at {new.epoch}: "
+                               "another ingest job found the topic re-created; restart this one")
+        if new.epoch > old.epoch or not old.offsets:
+            merged[topic], floors[topic] = new, {}
+            continue
+        if new.topic_id and old.topic_id and new.topic_id != old.topic_id:
+            raise RuntimeError(f"{identifier} holds offsets of {topic} id {old.topic_id} at epoch {old.epoch}, this "
+                               f"batch read id {new.topic_id} at the same epoch: refusing to mix two topics' offsets")
+        offsets = dict(old.offsets)
+        for p, offset in new.offsets.items():
+            offsets[p] = max(offsets.get(p, 0), offset)
+        merged[topic] = state.Progress(offsets, old.epoch, new.topic_id or old.topic_id)
+        floors[topic] = old.offsets
+    return merged, floors
 
 
-def _uncommitted(rows: pa.Table, committed: dict[str, dict[int, int]], topic_col: str, partition_col: str,
+def _uncommitted(rows: pa.Table, floors: dict[str, dict[int, int]], topic_col: str, partition_col: str,
                  offset_col: str) -> np.ndarray:
-    """Mask of the rows whose (topic, partition, offset) is at or past the committed offset."""
+    """Mask of the rows whose (topic, partition, offset) is at or past the floor of their topic and partition."""
     keep = np.ones(rows.num_rows, dtype=bool)
-    if not rows.num_rows or not committed:
+    if not rows.num_rows or not any(floors.values()):
         return keep
     partitions = rows.column(partition_col).to_numpy()
     offsets = rows.column(offset_col).to_numpy()
     topics = rows.column(topic_col)
     distinct = topics.unique().to_pylist()
     for topic in distinct:
-        floors = committed.get(topic)
-        if not floors:
+        topic_floors = floors.get(topic)
+        if not topic_floors:
             continue
         in_topic = (np.ones(rows.num_rows, dtype=bool) if len(distinct) == 1
                     else pc.equal(topics, topic).to_numpy(zero_copy_only=False))
-        floor = np.zeros(max(max(floors), int(partitions.max())) + 1, dtype=np.int64)
-        for p, offset in floors.items():
+        floor = np.zeros(max(max(topic_floors), int(partitions.max())) + 1, dtype=np.int64)
+        for p, offset in topic_floors.items():
             floor[p] = offset
         keep &= ~in_topic | (offsets >= floor[partitions])
     return keep
 
 
-def append_kafka_rows(identifier: str, rows: pa.Table, batch_end: dict[str, dict[int, int]], *,
+def append_kafka_rows(identifier: str, rows: pa.Table, progress: dict[str, state.Progress], *,
                       topic_col: str, partition_col: str, offset_col: str,
                       new_fields: list[pa.Field] | None = None, catalog: Any = None) -> tuple[int | None, int]:
-    """Append the rows not yet in the table and advance its Kafka offsets, in one snapshot.
+    """Append the rows not yet in the table and advance its Kafka progress to `progress`, in one snapshot.
 
     Returns (snapshot id or None when there was nothing to commit, rows appended). Commits even with no rows
-    when the offsets advance (a batch of only bad records), so a restart never reads them again.
+    when the progress moves (a batch of only bad records), so a restart never reads them again.
     """
     from pyiceberg.exceptions import CommitFailedException
 
     for attempt in range(1, ATTEMPTS + 1):
         tbl = table(identifier, catalog)
-        committed = state.kafka_offsets(tbl)
-        keep = _uncommitted(rows, committed, topic_col, partition_col, offset_col)
-        merged = _merge_offsets(committed, batch_end)
-        if merged == committed and not keep.any():
+        held = state.kafka_progress(tbl)
+        merged, floors = merge_progress(identifier, held, progress)
+        keep = _uncommitted(rows, floors, topic_col, partition_col, offset_col)
+        if merged == held and not keep.any():
             return None, 0
         fresh = rows if keep.all() else rows.filter(pa.array(keep))
         try:
-            snapshot_id = commit(tbl, fresh, state.offsets_property(merged), new_fields)
+            snapshot_id = commit(tbl, fresh, state.progress_properties(merged), new_fields)
             return snapshot_id, fresh.num_rows
         except CommitFailedException as exc:
             log.warning("commit conflict, retrying", table=identifier, attempt=attempt, error=str(exc))

@@ -6,15 +6,20 @@ silver rows appended since then and merges them into the current aggregate:
 - funnel_daily counts distinct sessions, which do not add up: the days the new rows touch are recomputed from
   silver (only those days are read; Iceberg file statistics prune the rest), the other days are kept.
 Gold tables are small, so the merged result replaces the table in one overwrite that carries the watermarks.
+
+Quality gate (`workloads.governance.gates`): the merged aggregate must reconcile with the silver totals at the
+snapshots read (revenue = sum of line amounts, orders = placed orders, sessions = distinct sessions per day...);
+when it does not, nothing is published and the watermarks stay, so the next round tries again.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from workloads.governance import gates
 from workloads.medallion import state
 from workloads.medallion.catalog import table
 from workloads.medallion.commits import ATTEMPTS, commit
@@ -89,6 +94,9 @@ class GoldResult:
     rows: int
     snapshot_id: int | None
     seconds: float
+    quality: list[Any] = field(default_factory=list)  # governance.quality.Report of the gate
+    held: bool = False  # failed its quality gate: not published
+    sources: dict[str, int | None] = field(default_factory=dict)  # silver snapshots read
 
 
 def _days_clickstream(silver_table: Any, processed: int | None, new_rows: pa.Table) -> pa.Table:
@@ -138,13 +146,21 @@ def refine_gold(name: str, catalog: Any = None, con: Any = None) -> GoldResult |
             db.register(f"new_{entity}", rows)
             if name == "funnel_daily":
                 db.register("days_clickstream", _days_clickstream(source, processed.get(silver(entity)), rows))
+        if new_count == 0:  # only empty appends (batches a quality gate set aside): nothing to fold in
+            return None
         db.register("current_gold", target.scan().to_arrow())
         merged = db.sql(MERGE_SQL[name]).to_arrow_table()
         watermarks = {s: h for s, h in heads.items() if h is not None}
+        gate = gates.gold_gate(name, merged, sources, heads, db,
+                               ", ".join(f"{s} snapshot {h}" for s, h in sorted(heads.items())))
+        if gate.blocked:
+            return GoldResult(gold(name), new_count, merged.num_rows, None, time.perf_counter() - started,
+                              gate.reports, True, heads)
         try:
             snapshot_id = commit(target, merged, state.sources_property({**processed, **watermarks}),
                                  overwrite=True)
         except CommitFailedException:
             continue
-        return GoldResult(gold(name), new_count, merged.num_rows, snapshot_id, time.perf_counter() - started)
+        return GoldResult(gold(name), new_count, merged.num_rows, snapshot_id, time.perf_counter() - started,
+                          gate.reports, False, heads)
     raise RuntimeError(f"{gold(name)}: gave up after {ATTEMPTS} conflicting commits")

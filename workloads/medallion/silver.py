@@ -8,19 +8,25 @@ snapshot summary (an incremental append scan), so progress and data commit toget
 - validate business rules; rows that break one go to `silver.quarantine` with the rule that failed.
 New optional columns that bronze gained (schema evolution) are carried through as they are.
 
+Quality gate (`workloads.governance.gates`): the bronze batch and the silver rows are checked by their Great
+Expectations suites before anything is committed; a batch that fails goes whole to `silver.quarantine` (reason
+code `quality_gate`, each row with its bronze record) and silver only advances its watermark past it, so none
+of it reaches gold.
+
 Commit order: silver.quarantine, then silver. If a crash falls in between, the quarantine's watermark is ahead;
 the next round then refines exactly up to that snapshot without writing the rejects again.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workloads.governance import gates
 from workloads.medallion import state
 from workloads.medallion.catalog import table
 from workloads.medallion.commits import ATTEMPTS, arrow_schema, commit
@@ -87,6 +93,9 @@ class SilverResult:
     quarantined: int
     snapshot_id: int | None
     seconds: float
+    quality: list[Any] = field(default_factory=list)  # governance.quality.Report per suite run
+    gated: bool = False  # the batch failed its quality gate and was quarantined whole
+    source: str = ""  # the bronze table read
 
 
 def _reason_sql(entity: str) -> str:
@@ -166,8 +175,10 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
         if plan is None:
             return None
         known = {f.name for f in EVENT_FIELDS[entity]} | set(AUDIT_COLUMNS)
+        bronze_columns = plan.bronze_table.schema().column_names
         extras = [f for f in arrow_schema(plan.bronze_table.schema()) if f.name not in known]
-        needed = [f.name for f in EVENT_FIELDS[entity]] + [f.name for f in extras] + LINEAGE.split(", ")
+        needed = ([f.name for f in EVENT_FIELDS[entity]] + [f.name for f in extras] + LINEAGE.split(", ")
+                  + gates.envelope_columns(bronze_columns))
         new_rows = plan.bronze_table.incremental_append_scan(
             from_snapshot_id_exclusive=plan.start, to_snapshot_id_inclusive=plan.target,
             selected_fields=tuple(needed)).to_arrow()
@@ -176,8 +187,6 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
         db.register("new_rows", new_rows)
         db.register("known_ids", known_ids)
         out = db.sql(transform_sql(entity, [f.name for f in extras])).to_arrow_table()
-        db.unregister("new_rows")
-        db.unregister("known_ids")
         reasons = out.column("_reject_reason")
         if reasons.null_count == out.num_rows:  # the usual case: skip copying the rows through a filter
             rejects, rows = out.slice(0, 0), out
@@ -185,13 +194,20 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
             valid = reasons.is_null()
             rejects, rows = out.filter(pc.invert(valid)), out.filter(valid)
         rows = rows.drop_columns(["_reject_reason", "_record"])
+        source = bronze(entity)
+        gate = gates.silver_gate(entity, new_rows, rows, f"{source} snapshots ({plan.start}, {plan.target}]")
+        quarantined = _quarantine(source, rejects)
+        if gate.blocked:  # the whole batch is set aside: its rejects as they are, every other row with the gate
+            quarantined = pa.concat_tables([quarantined, _gated(db, source, rows, gate.reason())])
+            rows = rows.slice(0, 0)
+        db.unregister("new_rows")
+        db.unregister("known_ids")
         silver_names = set(plan.silver_table.schema().column_names)
         new_fields = [f for f in extras if f.name not in silver_names]
-        source = bronze(entity)
         try:
-            if rejects.num_rows and plan.write_rejects:
+            if quarantined.num_rows and plan.write_rejects:
                 processed = state.source_snapshots(plan.quarantine_table)
-                commit(plan.quarantine_table, _quarantine(source, rejects),
+                commit(plan.quarantine_table, quarantined,
                        state.sources_property({**processed, source: plan.target}))
             processed = state.source_snapshots(plan.silver_table)
             snapshot_id = commit(plan.silver_table, rows, state.sources_property({**processed, source: plan.target}),
@@ -199,8 +215,8 @@ def refine_silver(entity: str, catalog: Any = None, con: Any = None) -> SilverRe
         except CommitFailedException:
             continue
         return SilverResult(silver(entity), new_rows.num_rows, rows.num_rows,
-                            new_rows.num_rows - out.num_rows, rejects.num_rows, snapshot_id,
-                            time.perf_counter() - started)
+                            new_rows.num_rows - out.num_rows, quarantined.num_rows, snapshot_id,
+                            time.perf_counter() - started, gate.reports, gate.blocked, source)
     raise RuntimeError(f"{silver(entity)}: gave up after {ATTEMPTS} conflicting commits")
 
 
@@ -213,12 +229,25 @@ def utc_duckdb() -> Any:
     return con
 
 
-def _quarantine(source: str, rejects: pa.Table) -> pa.Table:
+def _quarantine(source: str, rejects: pa.Table, code: str = "invalid_value") -> pa.Table:
     from workloads.medallion.quarantine import quarantine_rows
 
     records = [r.encode() for r in rejects.column("_record").to_pylist()]
     n = rejects.num_rows
     return quarantine_rows(datetime.now(timezone.utc), source, rejects.column("_partition").to_pylist(),
                            rejects.column("_offset").to_pylist(), rejects.column("event_id").to_pylist(),
-                           ["invalid_value"] * n, rejects.column("_reject_reason").to_pylist(), records,
+                           [code] * n, rejects.column("_reject_reason").to_pylist(), records,
                            max_bytes=1 << 20)
+
+
+def _gated(db: Any, source: str, rows: pa.Table, reason: str) -> pa.Table:
+    """Quarantine rows for the valid rows of a batch that failed its quality gate, each with its bronze record
+    (looked up in `new_rows` by Kafka position)."""
+    db.register("gated_positions", rows.select(["_partition", "_offset"]))
+    try:
+        records = db.sql("SELECT n._partition, n._offset, n.event_id, to_json(n) AS _record FROM new_rows n "
+                         "SEMI JOIN gated_positions g USING (_partition, _offset)").to_arrow_table()
+    finally:
+        db.unregister("gated_positions")
+    records = records.append_column("_reject_reason", pa.array([reason] * records.num_rows, pa.string()))
+    return _quarantine(source, records, gates.REASON_CODE)

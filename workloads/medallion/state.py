@@ -6,19 +6,25 @@ trick records which upstream snapshot a silver or gold table has processed.
 
 Maintenance (compaction) creates snapshots of its own; it copies these properties forward, and readers also walk
 back through ancestors to the newest snapshot that has them.
+
+Kafka offsets only mean something for one incarnation of a topic: a topic deleted and created again (or an
+in-memory broker restarted) numbers its messages from 0 again. So the offsets are committed with the topic's id
+and an *offset epoch*, a number that goes up each time the ingest job finds the topic is a new one (`resume`).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from workloads.medallion.tables import KAFKA_OFFSETS_PROPERTY, SOURCE_SNAPSHOTS_PROPERTY
+from workloads.medallion.tables import KAFKA_EPOCHS_PROPERTY, KAFKA_OFFSETS_PROPERTY, SOURCE_SNAPSHOTS_PROPERTY
 
-STATE_PROPERTIES = (KAFKA_OFFSETS_PROPERTY, SOURCE_SNAPSHOTS_PROPERTY)
+STATE_PROPERTIES = (KAFKA_OFFSETS_PROPERTY, KAFKA_EPOCHS_PROPERTY, SOURCE_SNAPSHOTS_PROPERTY)
 
 
-def _latest_property(table: Any, key: str, required: bool = True) -> dict:
-    """The newest value of `key` on the current lineage; {} for a table nothing was committed to yet.
+def _latest_summary(table: Any, key: str, required: bool = True) -> dict[str, str]:
+    """The summary properties of the newest snapshot on the current lineage that has `key`; {} when none has
+    and the table is empty.
 
     A table with data but no progress anywhere on its lineage (written by another tool, whose snapshots expired
     ours) is refused: starting over from the beginning would duplicate everything."""
@@ -26,7 +32,7 @@ def _latest_property(table: Any, key: str, required: bool = True) -> dict:
     snapshot = metadata.current_snapshot()
     while snapshot is not None:
         if snapshot.summary is not None and key in snapshot.summary.additional_properties:
-            return json.loads(snapshot.summary.additional_properties[key])
+            return snapshot.summary.additional_properties
         if snapshot.parent_snapshot_id is None:
             break
         snapshot = metadata.snapshot_by_id(snapshot.parent_snapshot_id)
@@ -37,15 +43,42 @@ def _latest_property(table: Any, key: str, required: bool = True) -> dict:
     return {}
 
 
+def _latest_property(table: Any, key: str, required: bool = True) -> dict:
+    """The newest value of `key` on the current lineage; {} for a table nothing was committed to yet."""
+    return json.loads(_latest_summary(table, key, required).get(key, "{}"))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a table got in one Kafka topic: the next offset per partition, in which offset epoch, and the
+    topic's id when the broker reports one (None for progress committed before epochs were recorded)."""
+    offsets: dict[int, int] = field(default_factory=dict)
+    epoch: int = 0
+    topic_id: str | None = None
+
+
+def kafka_progress(table: Any) -> dict[str, Progress]:
+    """`{topic: Progress}` as committed with the table's data (offsets and epochs come from the same snapshot)."""
+    summary = _latest_summary(table, KAFKA_OFFSETS_PROPERTY)
+    offsets = json.loads(summary.get(KAFKA_OFFSETS_PROPERTY, "{}"))
+    epochs = json.loads(summary.get(KAFKA_EPOCHS_PROPERTY, "{}"))
+    return {topic: Progress({int(p): int(o) for p, o in parts.items()}, int(epochs.get(topic, {}).get("epoch", 0)),
+                            epochs.get(topic, {}).get("id"))
+            for topic, parts in offsets.items()}
+
+
 def kafka_offsets(table: Any) -> dict[str, dict[int, int]]:
-    """`{topic: {partition: next offset to read}}` as committed with the table's data."""
-    raw = _latest_property(table, KAFKA_OFFSETS_PROPERTY)
-    return {topic: {int(p): int(o) for p, o in parts.items()} for topic, parts in raw.items()}
+    """`{topic: {partition: next offset to read}}` as committed with the table's data (in each topic's current
+    offset epoch)."""
+    return {topic: progress.offsets for topic, progress in kafka_progress(table).items()}
 
 
-def offsets_property(offsets: dict[str, dict[int, int]]) -> dict[str, str]:
-    return {KAFKA_OFFSETS_PROPERTY: json.dumps(
-        {topic: {str(p): o for p, o in sorted(parts.items())} for topic, parts in sorted(offsets.items())})}
+def progress_properties(progress: dict[str, Progress]) -> dict[str, str]:
+    """The snapshot summary properties that commit `progress` with a batch's rows."""
+    ordered = sorted(progress.items())
+    return {KAFKA_OFFSETS_PROPERTY: json.dumps({t: {str(p): o for p, o in sorted(pr.offsets.items())}
+                                                for t, pr in ordered}),
+            KAFKA_EPOCHS_PROPERTY: json.dumps({t: {"epoch": pr.epoch, "id": pr.topic_id} for t, pr in ordered})}
 
 
 def source_snapshots(table: Any) -> dict[str, int]:

@@ -40,6 +40,7 @@ ENTITY_BY_TOPIC = {topic: entity for entity, topic in TOPICS.items()}
 
 # Snapshot-summary keys that carry a consumer's progress atomically with the data it wrote.
 KAFKA_OFFSETS_PROPERTY = "dp.kafka.offsets"  # {"topic": {"partition": next offset}}
+KAFKA_EPOCHS_PROPERTY = "dp.kafka.epochs"  # {"topic": {"epoch": n, "id": topic id}}: which topic the offsets count in
 SOURCE_SNAPSHOTS_PROPERTY = "dp.source.snapshots"  # {"bronze.orders": last processed snapshot id}
 
 # Written by one process each and fenced by optimistic commits: a conflict must come back to our code (which
@@ -113,6 +114,8 @@ AUDIT_FIELDS = [
     Field("_partition", IntegerType(), True),
     Field("_offset", LongType(), True),
     Field("_payload_hash", StringType(), True, "xxh3-128 of the raw Kafka value, hex"),
+    Field("_offset_epoch", IntegerType(), False, "which incarnation of the topic `_offset` counts in: 0, then +1 "
+          "each time the topic was found deleted and created again (e.g. an in-memory broker restarted)"),
 ]
 AUDIT_COLUMNS = tuple(f.name for f in AUDIT_FIELDS)
 
