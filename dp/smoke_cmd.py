@@ -76,7 +76,10 @@ def _build(stack, local, outputs, ssh_key, fresh_within):
     if local:
         if stack or outputs:
             raise InventoryError("--local checks the embedded platform: give no STACK or --outputs with it")
-        return from_local(_running_local_settings(), fresh_within=fresh_within)
+        settings = _running_local_settings()
+        for name, value in settings.mcp_keys().items():  # the keys the local MCP server was started with
+            os.environ.setdefault(name, value)
+        return from_local(settings, fresh_within=fresh_within)
     if outputs is not None:
         text = sys.stdin.read() if str(outputs) == "-" else _read(outputs)
         name = stack or (outputs.stem if str(outputs) != "-" else "stack")

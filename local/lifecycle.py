@@ -40,7 +40,7 @@ def up(settings: LocalSettings, console: Console, services: list[Service] | None
     else:
         check_all(settings, services)
         with console.status("starting supervisord"):
-            supervisor.start(services, settings.process_env())
+            supervisor.start(services, {**settings.process_env(), **settings.mcp_keys(create=True)})
         started_here = True
         _write_record(settings, services)
         console.print(f"[green]✓[/] supervisord      state dir {settings.home}")

@@ -57,6 +57,7 @@ def summary(state: dict[str, Any], record: dict[str, Any]) -> RenderableType:
     places.add_row("iceberg catalog", f"{record['catalog']}  (pyiceberg SQL catalog 'platform')")
     places.add_row("warehouse", record["warehouse"])
     places.add_row("supervisor", record["supervisor_conf"])
+    places.add_row("mcp api keys", f"{Path(record['home']) / 'mcp-keys.env'}  (set -a; . that file; set +a)")
     ctl = f"{Path(sys.executable).parent / 'supervisorctl'} -c {record['supervisor_conf']}"
     return Group(
         Rule("[bold green]Embedded data platform is up"), services_table(state, record), tables_table(state),

@@ -119,3 +119,16 @@ def test_purge_keeps_what_others_put_in_the_state_dir(tmp_path):
     (settings.logs / "ingest.log").write_text("...")
     lifecycle.purge_data(settings)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_mcp_keys_are_generated_once_private_and_reused(tmp_path):
+    from local.settings import LocalSettings
+
+    settings = LocalSettings.from_env({"DP_HOME": str(tmp_path)})
+    assert settings.mcp_keys(environ={}) == {}  # nothing generated unless asked
+    first = settings.mcp_keys(environ={}, create=True)
+    assert set(first) >= {"DP_MCP_ADMIN_KEY", "DP_MCP_AGENT_KEY"} and all(len(v) >= 32 for v in first.values())
+    assert (settings.mcp_keys_file.stat().st_mode & 0o777) == 0o600
+    assert settings.mcp_keys(environ={}, create=True) == first  # the next `up` keeps them
+    own = settings.mcp_keys(environ={"DP_MCP_AGENT_KEY": "mine-0123456789abcdef"}, create=True)
+    assert own["DP_MCP_AGENT_KEY"] == "mine-0123456789abcdef" and own["DP_MCP_ADMIN_KEY"] == first["DP_MCP_ADMIN_KEY"]

@@ -28,8 +28,7 @@ def refine_once(catalog: Any = None, log: Any = None) -> list[SilverResult | Gol
         if result is None:
             continue
         results.append(result)
-        recorded += [(r, "quarantined" if result.gated and not r.success else _action(r), run_id)
-                     for r in result.quality]
+        recorded += [(r, "quarantined" if result.gated else _action(r), run_id) for r in result.quality]
         if log:
             log.info("silver batch", table=result.table, source_rows=result.source_rows, rows=result.rows,
                      duplicates=result.duplicates, quarantined=result.quarantined, gated=result.gated or None,
@@ -39,7 +38,7 @@ def refine_once(catalog: Any = None, log: Any = None) -> list[SilverResult | Gol
                                    MERGE_SQL[name])
         if result is None:
             continue
-        recorded += [(r, "held" if result.held and not r.success else _action(r), run_id) for r in result.quality]
+        recorded += [(r, "held" if result.held else _action(r), run_id) for r in result.quality]
         if result.held:
             if log:
                 log.error("gold batch held by its quality gate", table=result.table, new_rows=result.new_rows,
