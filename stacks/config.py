@@ -225,6 +225,55 @@ class Backups(Model):
     offsite: Offsite | None = None
 
 
+class Registry(Model):
+    """The container registry the kubernetes and vm targets push the workload images to and pull them from (compose
+    builds into the local Docker engine; aws pushes to ECR)."""
+    server: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*$")] = Field(
+        description="registry host, optional port and path the images are named under, e.g. ghcr.io/acme")
+    username: str | None = None
+    password: SecretValue | None = Field(None, description="with `username`; a token is fine")
+
+    @model_validator(mode="after")
+    def _both(self) -> "Registry":
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set both username and password (a Pulumi secret), or neither for a registry the hosts "
+                             "and nodes may pull from without credentials")
+        return self
+
+
+class Workload(Model):
+    enabled: bool = True
+    replicas: int = Field(1, ge=1, description="mcp_server only: the jobs run one replica each (one writer)")
+    resources: Resources | None = Field(None, description="default: components/workloads/processes.py RESOURCES")
+
+
+class Workloads(Model):
+    """The platform's own workloads (components/workloads): medallion jobs, MCP server, vector indexer, governance."""
+    enabled: bool = False  # switched on per stack
+    registry: Registry | None = None
+    image_tag: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = Field(
+        None, description="tag of the built images; default: the package version and a hash of what goes into them")
+    platform: Literal["linux/amd64", "linux/arm64"] | None = Field(
+        None, description="image architecture; default: the EKS nodes' on aws, else linux/amd64")
+    ingest: Workload = Workload()
+    refine: Workload = Workload()
+    maintain: Workload = Workload()
+    vector_index: Workload = Workload()
+    mcp_server: Workload = Workload()
+    interval_s: float = Field(5.0, gt=0, le=3600, description="seconds per micro-batch of ingest and refine")
+    maintenance_schedule: str = Field("15 * * * *", description="cron (UTC) of `medallion maintain`")
+    retain_hours: float = Field(24.0, ge=0, description="snapshots younger than this are kept (time travel)")
+    demo_events: int = Field(0, ge=0, description="shop events a one-shot producer sends once deployed; 0: none")
+
+    @model_validator(mode="after")
+    def _one_writer(self) -> "Workloads":
+        for job in ("ingest", "refine", "maintain", "vector_index"):
+            if getattr(self, job).replicas != 1:
+                raise ValueError(f"{job}.replicas: the jobs run one replica each (each table has one writer); only "
+                                 "mcp_server scales out")
+        return self
+
+
 class Services(Model):
     object_storage: ObjectStorage = ObjectStorage()
     catalog: Catalog = Catalog()
@@ -236,6 +285,7 @@ class Services(Model):
     schema_registry: SchemaRegistry = SchemaRegistry()
     observability: Observability = Observability()
     backups: Backups = Backups()
+    workloads: Workloads = Workloads()
 
 
 class ComposePorts(Model):
@@ -247,6 +297,7 @@ class ComposePorts(Model):
     grafana: int = Field(3000, ge=1, le=65535)
     otlp_grpc: int = Field(4317, ge=1, le=65535)
     otlp_http: int = Field(4318, ge=1, le=65535)
+    mcp: int = Field(8765, ge=1, le=65535)
 
 
 class Compose(Model):
@@ -261,7 +312,7 @@ VmRole = Literal["kafka", "kafka-controller", "object-storage", "catalog", "flin
 # The VM role that runs each service (a service that is switched on needs at least one host with its role).
 SERVICE_ROLES = {"object_storage": "object-storage", "catalog": "catalog", "kafka": "kafka", "flink": "flink",
                  "trino": "trino", "qdrant": "qdrant", "milvus": "milvus", "schema_registry": "schema-registry",
-                 "observability": "observability"}
+                 "observability": "observability", "workloads": "workloads"}
 
 
 class VmHost(Model):

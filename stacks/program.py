@@ -19,6 +19,8 @@ from components.observability import Observability, ObservabilityArgs, observed
 from components.qdrant import Qdrant, QdrantArgs
 from components.schema_registry import SchemaRegistry, SchemaRegistryArgs
 from components.trino import Trino, TrinoArgs
+from components.workloads import Workloads, WorkloadsArgs
+from components.workloads.images import WorkloadImages
 from dp.smoke_export import smoke_output
 from stacks.config import PlatformConfig
 from stacks.versions import resolve
@@ -35,6 +37,10 @@ def run(config: PlatformConfig) -> dict:
 
     endpoints: dict[str, object] = {}
     storage = catalog = kafka = flink = registry = trino = qdrant = milvus = None
+    images = None
+    if services.workloads.enabled:  # built first: the Flink jobs run from the job image
+        images = WorkloadImages("workload-images", config, substrate, versions, flink_jobs=services.flink.enabled and (
+            substrate.kind == "kubernetes" or substrate.kind == "aws" and services.flink.aws_mode == "eks"))
     if services.object_storage.enabled:
         storage = ObjectStorage("storage", args(services.object_storage))
         endpoints["object_storage"] = storage.endpoints.outputs()
@@ -46,7 +52,8 @@ def run(config: PlatformConfig) -> dict:
         endpoints["kafka"] = kafka.endpoints.outputs()
     if services.flink.enabled:
         flink = Flink("flink", args(services.flink, FlinkArgs, storage=storage and storage.endpoints,
-                                    kafka=kafka and kafka.endpoints, catalog=catalog and catalog.endpoints))
+                                    kafka=kafka and kafka.endpoints, catalog=catalog and catalog.endpoints,
+                                    job_image=images and images.ref("flink-jobs")))
         endpoints["flink"] = flink.endpoints.outputs()
     if services.trino.enabled:
         trino = Trino("trino", args(services.trino, TrinoArgs, storage=storage and storage.endpoints,
@@ -71,10 +78,19 @@ def run(config: PlatformConfig) -> dict:
                                           catalog=catalog and catalog.endpoints,
                                           kafka=services.kafka if kafka else None))
         endpoints["backups"] = backups.endpoints.outputs()
+    workloads = None
+    if services.workloads.enabled:
+        workloads = Workloads("workloads", args(
+            services.workloads, WorkloadsArgs, images=images, storage=storage and storage.endpoints,
+            catalog=catalog and catalog.endpoints, kafka=kafka and kafka.endpoints, flink=flink and flink.endpoints,
+            trino=trino and trino.endpoints, qdrant=qdrant and qdrant.endpoints, milvus=milvus and milvus.endpoints))
+        endpoints["medallion"] = workloads.endpoints.medallion()
+        if (mcp := workloads.endpoints.mcp()) is not None:
+            endpoints["mcp"] = mcp
     if services.observability.enabled:  # last: it scrapes what the services above expose
         observability = Observability("observability", args(
             services.observability, ObservabilityArgs,
-            targets=observed(storage, catalog, kafka, flink, registry, trino, qdrant, milvus),
+            targets=observed(storage, catalog, kafka, flink, registry, trino, qdrant, milvus, workloads),
             kafka=kafka.endpoints if kafka else None, kafka_brokers=services.kafka.brokers if kafka else 0))
         endpoints["observability"] = observability.endpoints.outputs()
     substrate.finalize()

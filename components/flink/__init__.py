@@ -15,11 +15,11 @@ as the standard AWS environment variables (from Pulumi secrets), or as an IAM ro
 The packaged jobs (`JOBS`) are the medallion silver and gold transforms in Flink SQL, one INSERT per file under
 `workloads/medallion/sql/flink/` (checked by PyFlink's planner there): `medallion-silver` runs every `silver_*`
 statement and `medallion-gold` every `gold_*` one, each as one statement set. Each job runs as
-`sql-runner.jar /opt/flink/usrlib/sql/<job>.sql` (the operator's SQL runner pattern) from the job image. Until the
-packaging issue builds that image (the pinned `flink` image plus the runner jar, each job's statements joined into
-`<job>.sql` as an `EXECUTE STATEMENT SET`, and the Kafka and Iceberg connectors), the deployments reference the
-plain `flink` image and the operator reports the missing jar in each FlinkDeployment's status. That issue
-replaces `JOB_IMAGE` (the image key in versions.yaml) and nothing else here.
+`sql-runner.jar /opt/flink/usrlib/sql/<job>.sql` (the operator's SQL runner pattern) from the job image that
+components/workloads builds (`job_image`: the pinned `flink` image plus the runner, each job's statements rendered
+into `<job>.sql` as one statement set, and the Kafka and Iceberg connectors; docker/flink-jobs). Without it
+(`services.workloads` off) the deployments reference the plain `flink` image and the operator reports the missing
+jar in each FlinkDeployment's status.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ JOBS = (
     FlinkJob("medallion-silver", "silver_", "bronze -> silver: typed, validated, deduplicated events"),
     FlinkJob("medallion-gold", "gold_", "silver -> gold: revenue, customer lifetime value, funnel"),
 )
-JOB_IMAGE = "flink"  # versions.yaml image key of the job image (see the module docstring)
+JOB_IMAGE = "flink"  # versions.yaml image key of the Flink the job image is built on (its version picks the operator's)
 USRLIB = "/opt/flink/usrlib"
 SQL_RUNNER_JAR = f"{USRLIB}/sql-runner.jar"
 
@@ -91,6 +91,7 @@ class FlinkArgs(ServiceArgs):
     storage: object = None  # StorageEndpoints: the `checkpoints` bucket
     kafka: object = None  # KafkaEndpoints (None when Kafka is off): what the jobs read
     catalog: object = None  # CatalogEndpoints (None when the catalog is off): where the jobs write
+    job_image: object = None  # the built job image's reference (components/workloads), else the plain `flink` image
 
 
 class Flink(Service):

@@ -22,6 +22,7 @@ from components.base import MetricsEndpoint
 from components.flink import JOB_IMAGE, JOBS, SQL_RUNNER_JAR, FlinkArgs, FlinkEndpoints, job_args, packaged_jobs
 from components.flink.conf import (FLINK_UID, JOBMANAGER_METRICS_PORT, checkpoints_bucket, common_options, memory,
                                    operator_flink_version, plugin_jar, s3_options, state_uri)
+from components.workloads.flink_scripts import iceberg_options
 from stacks.config import Resources
 
 API_VERSION = "flink.apache.org/v1beta1"
@@ -78,7 +79,8 @@ def on_cluster(name: str, args: FlinkArgs, parent: pulumi.Resource, cluster, *, 
     """The operator and the jobs on `cluster`; `env` carries the S3 credentials (or the region, with IRSA)."""
     settings = args.settings
     bucket = checkpoints_bucket(args.storage)
-    image = args.versions.image(JOB_IMAGE)
+    flink_image = args.versions.image(JOB_IMAGE)  # the Flink version the job image is built on
+    image = args.job_image or flink_image
     release = operator(name, args, parent, cluster, service_account_annotations)
     pod_labels = cluster.labels(name, "job")
     selector = cluster.selector(name, "job")
@@ -86,9 +88,13 @@ def on_cluster(name: str, args: FlinkArgs, parent: pulumi.Resource, cluster, *, 
     platform_env = [{"name": key, "value": value} for key, value in (args.kafka.env() if args.kafka else {}).items()]
     if args.catalog is not None:
         platform_env += [{"name": "DP_CATALOG_URI", "value": args.catalog.uri},
-                         {"name": "DP_CATALOG_WAREHOUSE", "value": args.catalog.warehouse}]
+                         {"name": "DP_CATALOG_WAREHOUSE", "value": args.catalog.warehouse},
+                         # catalog options without the credentials (S3FileIO takes those from the environment)
+                         {"name": "DP_ICEBERG_OPTIONS", "value": pulumi.Output.unsecret(pulumi.Output.from_input(
+                             args.catalog.properties).apply(iceberg_options))}]
     container = {"name": MAIN_CONTAINER, "securityContext": cluster.container_security(read_only_root=False),
-                 "env": [{"name": "ENABLE_BUILT_IN_PLUGINS", "value": plugin_jar(image)}, *env, *platform_env]}
+                 "env": [{"name": "ENABLE_BUILT_IN_PLUGINS", "value": plugin_jar(flink_image)}, *env,
+                         *platform_env]}
     for job in packaged_jobs():
         labels = {**pod_labels, "dataplatform.io/flink-job": job.name}
         k8s.apiextensions.CustomResource(
@@ -96,7 +102,7 @@ def on_cluster(name: str, args: FlinkArgs, parent: pulumi.Resource, cluster, *, 
             metadata=cluster.metadata(job.name, name, "job", {"dataplatform.io/description": job.description,
                                                               "dataplatform.io/statements": ",".join(job.statements)}),
             spec={
-                "image": image, "imagePullPolicy": "IfNotPresent", "flinkVersion": operator_flink_version(image),
+                "image": image, "imagePullPolicy": "IfNotPresent", "flinkVersion": operator_flink_version(flink_image),
                 "serviceAccount": JOB_SERVICE_ACCOUNT, "mode": "native",
                 "flinkConfiguration": flink_configuration(job_options(args, bucket, job.name, region)),
                 "podTemplate": {"metadata": {"labels": labels},

@@ -7,7 +7,8 @@ bytes, whatever the repository serves. The build log prints every jar's SHA-256 
 download or a mismatch stops the build, naming the jar.
 
 `MAVEN_REPOSITORY` replaces Maven Central (a mirror or proxy with the same layout). Standard library only: the image
-build runs this file on its own (`python fetch_jars.py OUT_DIR 'group:artifact:version[=sha256]' ...`).
+build runs this file on its own (`python fetch_jars.py OUT_DIR 'group:artifact:version[=sha256]' ...`, or the specs in
+`FLINK_JARS`, space-separated, as the Dockerfile passes its build argument).
 """
 from __future__ import annotations
 
@@ -89,12 +90,13 @@ def fetch(jar: Jar, out: Path, repository: str = CENTRAL) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print("usage: fetch_jars.py OUT_DIR group:artifact:version[=sha256] ...", file=sys.stderr)
+    specs = argv[1:] or os.environ.get("FLINK_JARS", "").split()
+    if len(argv) < 1 or not specs:
+        print("usage: fetch_jars.py OUT_DIR group:artifact:version[=sha256] ... (or in $FLINK_JARS)", file=sys.stderr)
         return 2
     out, repository = Path(argv[0]), os.environ.get("MAVEN_REPOSITORY") or CENTRAL
     try:
-        for jar in (Jar.parse(spec) for spec in argv[1:]):
+        for jar in (Jar.parse(spec) for spec in specs):
             print(f"{jar.file} sha256={fetch(jar, out, repository)} verified")
     except FetchError as exc:
         print(f"fetch_jars: {exc}", file=sys.stderr)

@@ -13,10 +13,11 @@ source takes read options from the table's properties), and the tables it writes
 their identifier fields) get `write.upsert.enabled`.
 
 Standard library only: the image build runs this file on its own (`python flink_scripts.py SQL_DIR OUT_DIR
-name=prefix ...`).
+name=prefix ...`, or the jobs in `FLINK_JOBS`).
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -92,12 +93,13 @@ def iceberg_options(properties: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or not all("=" in job for job in argv[2:]):
-        print("usage: flink_scripts.py SQL_DIR OUT_DIR name=prefix [name=prefix ...]", file=sys.stderr)
+    jobs = argv[2:] or os.environ.get("FLINK_JOBS", "").split()
+    if len(argv) < 2 or not jobs or not all("=" in job for job in jobs):
+        print("usage: flink_scripts.py SQL_DIR OUT_DIR name=prefix ... (or in $FLINK_JOBS)", file=sys.stderr)
         return 2
     sql_dir, out = Path(argv[0]), Path(argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    for job in argv[2:]:
+    for job in jobs:
         name, prefix = job.split("=", 1)
         (out / f"{name}.sql").write_text(render(sql_dir, prefix))
         print(f"rendered {out / name}.sql")

@@ -253,11 +253,20 @@ def test_stdio_transport_end_to_end(tmp_path, lake):
             counted = await client.call_tool("query", {"sql": "SELECT count(*) FROM gold.daily_revenue"})
             refused = await client.call_tool("query", {"sql": "ATTACH '/tmp/x.db' AS x"})
             denied = await client.call_tool("describe_table", {"table": "silver.customers"})
+            others = [await client.call_tool(tool, args) for tool, args in (
+                ("describe_table", {"table": "gold.daily_revenue"}),
+                ("sample_rows", {"table": "gold.daily_revenue", "limit": 2}),
+                ("table_history", {"table": "gold.daily_revenue", "as_of": "2999-01-01T00:00:00Z", "limit": 2}),
+                ("lineage", {"table": "gold.daily_revenue"}))]
+            no_vectors = await client.call_tool("vector_search", {"collection": "revenue", "query": "x"})
         async with _stdio(lake, audit, {}) as client:
             anonymous = await client.call_tool("list_tables", {})
-        return tools, listed, counted, refused, denied, anonymous
+        return tools, listed, counted, refused, denied, others, no_vectors, anonymous
 
-    tools, listed, counted, refused, denied, anonymous = anyio.run(main)
+    tools, listed, counted, refused, denied, others, no_vectors, anonymous = anyio.run(main)
+    assert [r.is_error for r in others] == [False] * 4
+    assert others[1].structured_content["row_count"] == 2 and others[2].structured_content["rows"]["row_count"] == 2
+    assert no_vectors.is_error and "no collection rule of role agent" in text(no_vectors)
     assert tools == TOOLS
     assert [t["name"] for t in listed.structured_content["tables"]] == ["gold.daily_revenue"]
     assert counted.structured_content["rows"] == [[lake.counts["gold.daily_revenue"]]]

@@ -44,12 +44,11 @@ def held() -> int:
     return total
 
 
-def ingest_until(rows: int) -> None:
+def ingest_until(rows: int, timeout: float = 45) -> None:
     """Ingest until bronze + quarantine hold `rows` (Tansu may report a partition's end early)."""
-    for _ in range(20):
+    deadline = time.monotonic() + timeout
+    while held() < rows and time.monotonic() < deadline:
         bronze_job.ingest()
-        if held() >= rows:
-            break
     assert held() == rows
 
 

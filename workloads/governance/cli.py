@@ -35,11 +35,13 @@ JsonOption = typer.Option(False, "--json", help="print JSON")
 def _clear_errors(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
         try:
             command(*args, **kwargs)
         except typer.Exit:
             raise
-        except (RuntimeError, ValueError, OSError) as exc:
+        except (RuntimeError, ValueError, OSError, NoSuchTableError, NoSuchNamespaceError) as exc:
             err.print(f"[red]{command.__name__.replace('_', ' ')} failed:[/red] {exc}")
             raise typer.Exit(2) from None
     return wrapper

@@ -9,7 +9,9 @@ logged once per job, and kept in `undelivered.jsonl` beside the lineage file for
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,7 @@ JOB_NAMESPACE = "dataplatform"
 log = structlog.get_logger()
 _lock = threading.Lock()
 _client: Any = None
+_down_until = 0.0  # monotonic time before which the receiver is taken as down
 
 
 def _now() -> str:
@@ -48,9 +51,9 @@ def client() -> Any:
 
 def reset_client() -> None:
     """Forget the client, so that the next event follows the current environment (tests, `lineage replay`)."""
-    global _client
+    global _client, _down_until
     with _lock:
-        _client = None
+        _client, _down_until = None, 0.0
 
 
 def _counter():
@@ -61,20 +64,28 @@ def _counter():
 
 def emit(event: Any) -> bool:
     """Send one event (a RunEvent, or one already serialised, when replayed); False when the transport failed:
-    the event is then counted and spooled."""
+    the event is then counted and spooled. After a failure, events go straight to the spool for
+    `DP_LINEAGE_RETRY_SECONDS` (default 60): a receiver that is down costs the jobs one attempt, not one per
+    event (the HTTP transport retries with back-off for seconds)."""
+    global _down_until
     from openlineage.client.serde import Serde
 
     raw = event if isinstance(event, dict) else None
     job = raw["job"]["name"] if raw else event.job.name
     state = raw["eventType"] if raw else event.eventType.value
     try:
+        if time.monotonic() < _down_until:
+            raise ConnectionError("lineage receiver marked down after a failure; retrying later")
         if raw is None:
             client().emit(event)
         else:
             client().transport.emit(raw)
     except Exception as exc:  # noqa: BLE001 - any transport error: the data job must go on
+        if time.monotonic() >= _down_until:
+            log.warning("lineage event not delivered", job=job, event_type=state,
+                        error=f"{type(exc).__name__}: {exc}")
+            _down_until = time.monotonic() + float(os.environ.get("DP_LINEAGE_RETRY_SECONDS", "60"))
         _counter().labels(job, state, "failed").inc()
-        log.warning("lineage event not delivered", job=job, event_type=state, error=f"{type(exc).__name__}: {exc}")
         try:
             spool = settings.lineage_spool()
             spool.parent.mkdir(parents=True, exist_ok=True)

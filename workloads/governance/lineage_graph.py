@@ -125,9 +125,9 @@ def _html(text: str) -> str:
 
 
 def to_dot(graph: Graph, columns: bool = True, focus: str | None = None) -> str:
-    """DOT for the graph: tables grouped by layer, left to right; with `columns`, each table lists its columns
-    and column lineage edges link them (dashed: GROUP_BY / FILTER). `focus` keeps only the tables connected to
-    that table."""
+    """DOT for the graph: tables grouped by layer, left to right (red: the last run writing it failed); with
+    `columns`, each table lists its columns and column lineage edges link them (dashed: GROUP_BY / FILTER),
+    without, the jobs link the tables. `focus` keeps only the tables connected to that table."""
     tables = set(graph.tables)
     if focus:
         keep, changed = {focus}, True
@@ -140,34 +140,27 @@ def to_dot(graph: Graph, columns: bool = True, focus: str | None = None) -> str:
              '  graph [fontname="Helvetica", fontsize=12, label="Data lineage (OpenLineage)", labelloc=t];',
              '  node [fontname="Helvetica", fontsize=10, shape=plain]; edge [color="#555555", arrowsize=0.6];']
     ids = {t: f"t{i}" for i, t in enumerate(sorted(tables))}
+    failed = {o for spec in graph.jobs.values() if spec["state"] == "FAIL" for o in spec["outputs"]}
     for layer in sorted({t.split(".", 1)[0] for t in tables}):
         lines.append(f"  subgraph cluster_{layer} {{ label={_quote(layer)}; style=rounded; color=\"#bbbbbb\";")
         for table in sorted(t for t in tables if t.split(".", 1)[0] == layer):
-            colour = LAYER_COLOURS.get(layer, "#eeeeee")
+            colour = "#f1948a" if table in failed else LAYER_COLOURS.get(layer, "#eeeeee")
+            title = _html(table) + (" (last run failed)" if table in failed else "")
             rows = "".join(f'<tr><td port="{_html(c)}" align="left">{_html(c)}</td></tr>'
                            for c in (graph.tables[table] if columns else []))
             lines.append(f'    {ids[table]} [label=<<table border="0" cellborder="1" cellspacing="0" '
-                         f'cellpadding="3"><tr><td bgcolor="{colour}"><b>{_html(table)}</b></td></tr>{rows}'
+                         f'cellpadding="3"><tr><td bgcolor="{colour}"><b>{title}</b></td></tr>{rows}'
                          f"</table>>];")
         lines.append("  }")
-    for number, (job, spec) in enumerate(sorted(graph.jobs.items())):
-        if not set(spec["outputs"]) & tables:
-            continue
-        colour = "#c0392b" if spec["state"] == "FAIL" else "#2c3e50"
-        job_id = f"j{number}"
-        lines.append(f'  {job_id} [shape=box, style="rounded,filled", fillcolor="#ffffff", color="{colour}", '
-                     f"label={_quote(job + ' (' + spec['state'].lower() + ')')}];")
-        if not columns:
-            for source in spec["inputs"]:
-                if source in tables:
-                    lines.append(f"  {ids[source]} -> {job_id};")
-            for target in spec["outputs"]:
-                if target in tables:
-                    lines.append(f"  {job_id} -> {ids[target]};")
-        else:
-            for target in spec["outputs"]:
-                if target in tables:
-                    lines.append(f'  {job_id} -> {ids[target]} [style=dotted, arrowhead=none, color="#999999"];')
+    if not columns:  # tables -> job -> tables
+        for number, (job, spec) in enumerate(sorted(graph.jobs.items())):
+            if not set(spec["outputs"]) & tables:
+                continue
+            colour = "#c0392b" if spec["state"] == "FAIL" else "#2c3e50"
+            lines.append(f'  j{number} [shape=box, style="rounded,filled", fillcolor="#ffffff", color="{colour}", '
+                         f"label={_quote(job + ' (' + spec['state'].lower() + ')')}];")
+            lines += [f"  {ids[source]} -> j{number};" for source in spec["inputs"] if source in tables]
+            lines += [f"  j{number} -> {ids[target]};" for target in spec["outputs"] if target in tables]
     if columns:
         for (table, column), sources in sorted(graph.columns.items()):
             for (source, field_), subtype in sorted(sources.items()):

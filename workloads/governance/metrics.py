@@ -17,6 +17,7 @@ durable state, so it needs no cooperation from the jobs and survives their resta
 | `dp_lineage_undelivered_events` | events waiting in the spool after a transport failure |
 | `dp_access_denials_total{log, tool, reason}` | audit logs: calls denied, unauthenticated or rate limited |
 | `dp_audit_entries_total{log}`, `dp_audit_chain_valid{log}` | audit logs: entries, and 1 when the chain verifies |
+| `dp_pii_unclassified_columns{table, column, classification}` | PII suggestions for columns the metadata file does not classify (new columns included), every 10 min |
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ LINEAGE_EVENTS = Counter("dp_lineage_events", "OpenLineage events sent by this p
                          ["job", "event_type", "outcome"])
 DENIED_OUTCOMES = ("denied", "unauthenticated", "rate_limited")
 PASS_WINDOW = timedelta(hours=24)
+SUGGEST_EVERY = 600.0
 
 
 class _Tail:
@@ -89,14 +91,27 @@ class GovernanceCollector:
         self._lineage = _Tail(settings.lineage_file(), _count_lineage)
         self._audits: dict[Path, _Tail] = {}
         self._chains: dict[Path, tuple[int, bool]] = {}
+        self._suggested: tuple[float, list[dict[str, Any]]] | None = None
 
     def _catalog_metrics(self) -> list[Any]:
         now = time.monotonic()
         if self._catalog_cache and now - self._catalog_cache[0] < self.ttl:
             return self._catalog_cache[1]
-        families = self._tables() + self._quality()
+        families = self._tables() + self._quality() + [self._suggestions(now)]
         self._catalog_cache = (now, families)
         return families
+
+    def _suggestions(self, now: float) -> Any:
+        from workloads.governance import metadata
+
+        if self._suggested is None or now - self._suggested[0] >= SUGGEST_EVERY:
+            found = metadata.unclassified(metadata.load(settings.metadata_file()), self.catalog)
+            self._suggested = (now, found)
+        gauge = GaugeMetricFamily("dp_pii_unclassified_columns", "Columns that look like personal data but have no "
+                                  "classification in the metadata file", labels=["table", "column", "classification"])
+        for s in self._suggested[1]:
+            gauge.add_metric([s["table"], s["column"], s["classification"]], s["confidence"])
+        return gauge
 
     def _tables(self) -> list[Any]:
         commit = GaugeMetricFamily("dp_table_last_commit_timestamp_seconds",

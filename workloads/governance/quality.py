@@ -87,12 +87,17 @@ def _context() -> tuple[Any, Any, Any]:
         return _gx["gx"], _gx["gxe"], _gx["batch_definition"]
 
 
-def _frame(rows: pa.Table, columns: set[str]) -> Any:
-    """The columns the suite reads as pandas; decimals become float64 (GX compares numbers, not Decimals)."""
+def _frame(rows: pa.Table, columns: set[str], names_only: set[str]) -> Any:
+    """The columns the suite reads as pandas; decimals become float64 (GX compares numbers, not Decimals).
+    Columns only checked for presence (`names_only`) are not converted: a placeholder carries the name."""
     present = [c for c in rows.column_names if c in columns]
     selected = rows.select(present)
     casts = [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in selected.schema]
-    return selected.cast(pa.schema(casts)).to_pandas()
+    frame = selected.cast(pa.schema(casts)).to_pandas()
+    for name in rows.column_names:
+        if name in names_only and name not in frame.columns:
+            frame[name] = 0
+    return frame
 
 
 def _observed(result: dict[str, Any]) -> str | None:
@@ -113,8 +118,7 @@ def run_suite(suite: Suite, rows: pa.Table, batch: str = "") -> Report:
     # GX reports results in an order of its own: `meta` carries each check's position back.
     expectations = [getattr(gxe, check.expectation)(**check.kwargs, meta={"dp_check": i})
                     for i, check in enumerate(suite.checks)]
-    frame = _frame(rows, suite.columns() | {c for check in suite.checks
-                                            for c in check.kwargs.get("column_set", ())})
+    frame = _frame(rows, suite.columns(), {c for check in suite.checks for c in check.kwargs.get("column_set", ())})
     gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
         gx_suite, result_format="BASIC")

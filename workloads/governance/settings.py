@@ -8,6 +8,7 @@ same code runs on the embedded platform and when deployed.
 | `OPENLINEAGE_URL` (+ `OPENLINEAGE_API_KEY`, `OPENLINEAGE_ENDPOINT`) | unset | lineage over HTTP (Marquez or any OpenLineage receiver); `OPENLINEAGE_CONFIG` / `OPENLINEAGE__TRANSPORT__*` for other transports; `OPENLINEAGE_DISABLED=true` turns lineage off |
 | `DP_LINEAGE_FILE` | `$DP_HOME/lineage/events.jsonl` | where events go when no OpenLineage transport is configured (the embedded platform) |
 | `DP_LINEAGE_NAMESPACE` | `iceberg://<DP_CATALOG>` | OpenLineage namespace of the Iceberg tables |
+| `DP_LINEAGE_RETRY_SECONDS` | `60` | after a failed emit, events go straight to the spool for this long |
 | `DP_AUDIT_DIR` | `$DP_HOME/audit` | audit logs (`*.jsonl`, one hash chain each; the MCP server's `DP_MCP_AUDIT_LOG` defaults here) |
 | `DP_OPA_URL` | unset | an OPA server (e.g. `http://opa:8181`) that decides instead of the embedded Rego engine |
 | `DP_GOVERNANCE_METADATA` | `catalog.yaml` beside this file | owners, descriptions, tags, classifications as code |
@@ -49,10 +50,16 @@ def lineage_namespace() -> str:
     return os.environ.get("DP_LINEAGE_NAMESPACE") or f"iceberg://{catalog_name()}"
 
 
+# The OpenLineage client copies OPENLINEAGE_URL into variables of its own under this prefix: they are not
+# configuration once OPENLINEAGE_URL is gone.
+_URL_ALIASES = "OPENLINEAGE__TRANSPORT__TRANSPORTS__DEFAULT_HTTP"
+
+
 def lineage_over_transport() -> bool:
     """True when OpenLineage's own configuration (URL, config file or variables) chooses the transport."""
     return bool(os.environ.get("OPENLINEAGE_URL") or os.environ.get("OPENLINEAGE_CONFIG")
-                or any(k.startswith("OPENLINEAGE__TRANSPORT") for k in os.environ))
+                or any(k.startswith("OPENLINEAGE__TRANSPORT") and not k.startswith(_URL_ALIASES)
+                       for k in os.environ))
 
 
 def audit_dir() -> Path:

@@ -8,7 +8,7 @@
 | `DP_MCP_POLICY` | `access.yaml` beside this file | access policy: roles, PII columns, API keys (sha256 or env), rate limits |
 | `DP_MCP_AUDIT_LOG` | `.dp/audit/mcp.jsonl` | append-only JSON-lines audit log |
 | `DP_MCP_TABLE_METADATA` | unset | optional YAML of owners / quality / lineage per table, shown as-is next to table properties |
-| `DP_MCP_METADATA_TTL_SECONDS` | `2` | how long catalog metadata is served from cache before the metadata pointer is re-checked |
+| `DP_MCP_METADATA_TTL_SECONDS` | `2` | how long catalog metadata and table-access decisions are served from cache before they are re-checked |
 | `DP_MCP_QUERY_ROW_LIMIT` | `1000` | most rows a query, sample or time-travel read returns (callers may ask for fewer) |
 | `DP_MCP_QUERY_TIMEOUT_SECONDS` | `30` | time limit of one query |
 | `DP_MCP_RATE_LIMIT_PER_MINUTE` | `600` | calls per minute per key when the policy sets none for it |
