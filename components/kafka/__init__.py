@@ -17,6 +17,7 @@ class KafkaEndpoints:
     bootstrap_servers: pulumi.Input[str]
     security_protocol: str = "PLAINTEXT"  # SASL_SSL on MSK
     sasl_mechanism: str | None = None  # OAUTHBEARER (MSK IAM) on AWS
+    aws_region: str | None = None  # MSK: clients sign IAM auth tokens for this region
     topics: tuple[str, ...] = field(default=())
     metrics: tuple[MetricsEndpoint, ...] = ()  # what Prometheus scrapes (components/observability)
 
@@ -24,6 +25,8 @@ class KafkaEndpoints:
         env = {"DP_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, "DP_KAFKA_SECURITY_PROTOCOL": self.security_protocol}
         if self.sasl_mechanism:
             env["DP_KAFKA_SASL_MECHANISM"] = self.sasl_mechanism
+        if self.aws_region:
+            env["DP_KAFKA_AWS_REGION"] = self.aws_region
         return env
 
     def outputs(self) -> dict:

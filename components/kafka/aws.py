@@ -92,4 +92,5 @@ def deploy(name: str, args: KafkaArgs, parent: pulumi.Resource) -> KafkaEndpoint
          "Resource": scoped("transactional-id")},
     ])
     return KafkaEndpoints(bootstrap_servers=cluster.bootstrap_brokers_sasl_iam, security_protocol="SASL_SSL",
-                          sasl_mechanism="OAUTHBEARER", topics=tuple(t.name for t in kafka.topics))
+                          sasl_mechanism="OAUTHBEARER", aws_region=foundation.region,
+                          topics=tuple(t.name for t in kafka.topics))
