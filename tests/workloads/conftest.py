@@ -20,6 +20,18 @@ import pytest
 from workloads.common.tansu import start_tansu
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_dp_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Workloads write state (lineage events, vector data, audit logs) under DP_HOME: never into the repo's .dp."""
+    saved = os.environ.get("DP_HOME")
+    os.environ["DP_HOME"] = str(tmp_path_factory.mktemp("dp-home"))
+    yield
+    if saved is None:
+        os.environ.pop("DP_HOME", None)
+    else:
+        os.environ["DP_HOME"] = saved
+
+
 def _broker(log: Path) -> Iterator[str]:
     process, bootstrap = start_tansu(log=log)
     yield bootstrap
