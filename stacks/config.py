@@ -260,6 +260,7 @@ class Workloads(Model):
     maintain: Workload = Workload()
     vector_index: Workload = Workload()
     mcp_server: Workload = Workload()
+    governance: Workload = Workload()
     interval_s: float = Field(5.0, gt=0, le=3600, description="seconds per micro-batch of ingest and refine")
     maintenance_schedule: str = Field("15 * * * *", description="cron (UTC) of `medallion maintain`")
     retain_hours: float = Field(24.0, ge=0, description="snapshots younger than this are kept (time travel)")
@@ -267,7 +268,7 @@ class Workloads(Model):
 
     @model_validator(mode="after")
     def _one_writer(self) -> "Workloads":
-        for job in ("ingest", "refine", "maintain", "vector_index"):
+        for job in ("ingest", "refine", "maintain", "vector_index", "governance"):
             if getattr(self, job).replicas != 1:
                 raise ValueError(f"{job}.replicas: the jobs run one replica each (each table has one writer); only "
                                  "mcp_server scales out")

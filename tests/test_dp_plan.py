@@ -21,13 +21,18 @@ def test_plan_json_shape_and_masked_secrets():
     assert all(set(r) == {"type", "name", "parent", "inputs"} for r in plan["resources"])
     up = next(r for r in plan["resources"] if r["name"] == "platform-up")
     assert up["parent"] == "platform"
-    assert set(up["inputs"]["environment"].values()) == {"[secret]"}
+    environment = dict(up["inputs"]["environment"])
+    # the reference of the workload image the stack builds (the apply waits for the build): not a secret
+    assert environment.pop("WORKLOADS_IMAGE_REF").startswith("dataplatform/workloads:")
+    assert set(environment.values()) == {"[secret]"}
     assert "mock-password" not in result.stdout
 
 
 def test_plan_prints_the_tree_with_compose_services():
     result = dp("plan", "dev")
     assert "compose service kafka apache/kafka:" in result.stdout
+    for workload in ("medallion-ingest", "mcp-server", "governance"):  # built and deployed by the dev stack
+        assert f"compose service {workload}" in result.stdout, workload
     assert "resources per type" in result.stdout
 
 

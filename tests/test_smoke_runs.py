@@ -63,7 +63,10 @@ def test_compose_inventory_reaches_containers_through_published_ports(stack_outp
     assert urls["grafana"] == "http://127.0.0.1:3000/api/health"
     assert inventory.prometheus.url == "http://127.0.0.1:9090" and inventory.prometheus.sigv4_region is None
     assert "not published" in inventory.skips["http flink"]  # its container is still checked
-    assert "medallion" in inventory.skips["tables"] and "MCP" in inventory.skips["mcp"]
+    # dev deploys the workloads: the medallion tables are checked, the MCP server through its published port
+    assert "gold.revenue_daily" in inventory.tables.identifiers and "tables" not in inventory.skips
+    assert urls["mcp"] == "http://127.0.0.1:8765/healthz" and inventory.mcp.url == "http://127.0.0.1:8765"
+    assert inventory.mcp.api_key_env == "DP_MCP_AGENT_KEY" and "gold.revenue_daily" in inventory.mcp.expect_tables
 
 
 def test_vm_inventory_reaches_each_host_over_ssh(stack_outputs):

@@ -1,6 +1,6 @@
 """The platform's own workloads, packaged and deployed on every target: the medallion jobs (Kafka -> bronze -> silver
--> gold), the MCP server, the vector indexer and (when it ships a CLI) governance, the processes `local/services.py`
-runs on one machine.
+-> gold), the MCP server, the vector indexer and the governance service, the processes `local/services.py` runs on
+one machine.
 
 - Images (`images.py`, built by the stack with pulumi-docker-build): one Python image with the `workloads` package
   (docker/workloads) and, for the Flink Kubernetes Operator, a Flink job image with the connector jars and the
@@ -9,7 +9,8 @@ runs on one machine.
 - Processes (`processes.py`): what runs, with which slice of the platform's environment (catalog, Kafka, vector
   store, Trino): the same list on every target.
 - Adapters: compose services; systemd units on the hosts with the role `workloads`; Kubernetes Deployments (MCP
-  Service, probes), a CronJob for maintenance; on AWS the same on EKS with the workloads' IAM role (IRSA).
+  Service, probes; governance's metrics Service), a CronJob for maintenance; on AWS the same on EKS with the
+  workloads' IAM role (IRSA).
 
 Contract: `WorkloadEndpoints` (the MCP server's URL, the medallion tables, the images), exported as the `mcp` and
 `medallion` entries of the stack's `endpoints` output (the shape `dp smoke` reads).
@@ -23,6 +24,7 @@ import pulumi
 from components.base import MetricsEndpoint, Service, ServiceArgs
 
 MCP_PORT = 8765
+GOVERNANCE_PORT = 9466  # the governance service's /metrics
 AGENT_KEY_ENV = "DP_MCP_AGENT_KEY"  # the key the smoke suite calls the MCP server with (agent role: gold tables)
 
 

@@ -1,28 +1,31 @@
-"""The workloads on compose: one service per process in the platform's compose project, from the image the stack
-built into the local engine. `medallion-init` runs once before the medallion jobs (`service_completed_successfully`);
-each process starts after the services it talks to are healthy and their one-shot set-up jobs finished. Services
-without HTTP are checked by the probe (catalog, tables, Kafka), the scheduler by its heartbeat, the MCP server by
-`/readyz`; it is published on `compose.ports.mcp`. Credentials (S3 keys, API keys, Trino password) are project
-`${VARS}` (Pulumi secrets), never in the file.
+"""The workloads on compose: one service per process in the platform's compose project, from the image the stack built
+into the local engine. `medallion-init` runs once before the medallion jobs (`service_completed_successfully`); each
+process starts after the services it talks to are healthy and their one-shot set-up jobs finished. Services without
+HTTP are checked by the probe (catalog, tables, Kafka), the scheduler by its heartbeat, the HTTP ones (MCP server,
+governance) on their readiness path; the MCP server is published on `compose.ports.mcp`. Credentials (S3 keys, API
+keys, Trino password) are project `${VARS}` (Pulumi secrets), never in the file.
 """
 from __future__ import annotations
 
 import pulumi
 
 from components.base import MetricsEndpoint
-from components.workloads import MCP_PORT, WorkloadEndpoints, WorkloadsArgs, processes
+from components.workloads import WorkloadEndpoints, WorkloadsArgs, processes
 from components.workloads.processes import CA_FILE, Process
 
-READY = ("import urllib.request; "
-         f"urllib.request.urlopen('http://127.0.0.1:{MCP_PORT}/readyz', timeout=4)")
 HEARTBEAT = "test -n \"$$(find /tmp/heartbeat -mmin -3)\" && test ! -e /tmp/failed"
 VARIABLE_PREFIX = "WORKLOADS_"
+
+
+def ready(process: Process) -> str:
+    url = f"http://127.0.0.1:{process.port}{process.readiness}"
+    return f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)"
 
 
 def healthcheck(process: Process) -> dict | None:
     timing = {"interval": "30s", "timeout": "15s", "retries": 3, "start_period": "60s"}
     if process.port:
-        return {"test": ["CMD", "python", "-c", READY], **timing}
+        return {"test": ["CMD", "python", "-c", ready(process)], **timing}
     if process.kind == "scheduled":
         return {"test": ["CMD-SHELL", HEARTBEAT], **timing}
     if process.probe:
@@ -51,7 +54,7 @@ def deploy(name: str, args: WorkloadsArgs, parent: pulumi.Resource) -> WorkloadE
     image = args.images.images["workloads"]
     # the apply command waits for the build, and the containers record the reference they were created from
     project.secret_env[f"{VARIABLE_PREFIX}IMAGE_REF"] = image.ref
-    keys = processes.mcp_keys(name, parent) if any(p.port for p in declared) else None
+    keys = processes.mcp_keys(name, parent) if any(p.name == "mcp-server" for p in declared) else None
     if args.trino is not None and keys is not None:
         project.add_config(f"{name}-trino-ca", project.secret(f"{VARIABLE_PREFIX}TRINO_CA", args.trino.ca_certificate))
     init = next((p.name for p in declared if p.kind == "setup"), None)
@@ -78,16 +81,17 @@ def deploy(name: str, args: WorkloadsArgs, parent: pulumi.Resource) -> WorkloadE
             definition["depends_on"] = depends
         if (check := healthcheck(process)) is not None and process.kind not in ("once", "setup"):
             definition["healthcheck"] = check
-        if process.port:
-            definition["ports"] = [project.port(project.settings.ports.mcp, process.port)]
-            if args.trino is not None:
-                definition["configs"] = [{"source": f"{name}-trino-ca", "target": CA_FILE}]
+        if process.publish:
+            definition["ports"] = [project.port(getattr(project.settings.ports, process.publish), process.port)]
+        if "query" in process.needs and args.trino is not None:
+            definition["configs"] = [{"source": f"{name}-trino-ca", "target": CA_FILE}]
         project.add_service(process.name, definition)
-    mcp = next((p for p in declared if p.port), None)
+    served = [p for p in declared if p.port]
+    mcp = next((p for p in served if p.name == "mcp-server"), None)
     refs = {key: pushed.ref for key, pushed in args.images.images.items()}
     return WorkloadEndpoints(
-        mcp_url=f"http://{mcp.name}:{MCP_PORT}" if mcp else None, mcp_keys=keys,
+        mcp_url=f"http://{mcp.name}:{mcp.port}" if mcp else None, mcp_keys=keys,
         tables=processes.tables(), processes=tuple(p.name for p in declared), images=refs,
         refine="flink" if args.flink and args.flink.jobs else "python",
-        metrics=(MetricsEndpoint("mcp-server", (f"{mcp.name}:{MCP_PORT}",)),) if mcp else ())
+        metrics=tuple(MetricsEndpoint(p.name, (f"{p.name}:{p.port}",)) for p in served))
 

@@ -1,10 +1,10 @@
-"""The workloads on Kubernetes: one Deployment per long-running process (the jobs with `Recreate`, so a table never
-has two writers during a roll-out; `medallion init` as their init container), the MCP server behind a ClusterIP
-Service with /healthz (liveness) and /readyz (readiness) probes, maintenance as a CronJob (`maintenance_schedule`,
-UTC, never two at once), the demo producer as a Job.
+"""The workloads on Kubernetes: one Deployment per long-running process (the jobs with `Recreate`, so a table never has
+two writers during a roll-out; `medallion init` as their init container), each HTTP process (the MCP server,
+governance) behind a ClusterIP Service with HTTP liveness and readiness probes, maintenance as a CronJob
+(`maintenance_schedule`, UTC, never two at once), the demo producer as a Job.
 
-Every pod passes the namespace's `restricted` Pod Security Standard: uid 10001, read-only root filesystem (DP_HOME and
-/tmp are emptyDirs), no privilege escalation, no capabilities, no Kubernetes API token (its service account
+Every pod passes the namespace's `restricted` Pod Security Standard: uid 10001, read-only root filesystem (DP_HOME
+and /tmp are emptyDirs), no privilege escalation, no capabilities, no Kubernetes API token (its service account
 `dataplatform-workloads` has no role). Credentials reach each pod from its own Secret (only what that process
 needs); the images are pulled with `services.workloads.registry`'s credentials (a dockerconfigjson Secret) when it
 has some. The AWS adapter runs this on EKS with the workloads' IAM role instead of S3 keys.
@@ -27,9 +27,10 @@ DATA = "/var/lib/dataplatform"  # DP_HOME in the image
 PULL_SECRET = "workloads-registry"
 
 
-def http_probes(port: int) -> dict:
-    return {"livenessProbe": KubernetesCluster.http_probe("/healthz", port, period=15, initial_delay=10),
-            "readinessProbe": KubernetesCluster.http_probe("/readyz", port, period=10, initial_delay=5)}
+def http_probes(process: processes.Process) -> dict:
+    return {"livenessProbe": KubernetesCluster.http_probe(process.liveness, process.port, period=15, initial_delay=10),
+            "readinessProbe": KubernetesCluster.http_probe(process.readiness, process.port, period=10,
+                                                           initial_delay=5)}
 
 
 def exec_probes(command: tuple[str, ...]) -> dict:
@@ -46,7 +47,7 @@ def on_cluster(name: str, args: WorkloadsArgs, parent: pulumi.Resource, cluster,
     settings = args.settings
     declared = processes.plan(args)
     image = args.images.images["workloads"]
-    keys = processes.mcp_keys(name, parent) if any(p.port for p in declared) else None
+    keys = processes.mcp_keys(name, parent) if any(p.name == "mcp-server" for p in declared) else None
     if create_service_account:
         k8s.core.v1.ServiceAccount(f"{name}-service-account", metadata=cluster.metadata(
             service_account, APP, "identity"), automount_service_account_token=False, opts=cluster.opts(parent))
@@ -82,10 +83,10 @@ def on_cluster(name: str, args: WorkloadsArgs, parent: pulumi.Resource, cluster,
         selector = cluster.selector(APP, process.name)
         mounts = [{"name": "data", "mountPath": DATA}]
         volumes = [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}]
-        if process.port and ca_config:
+        if "query" in process.needs and ca_config:
             mounts.append({"name": "trino-ca", "mountPath": CA_FILE, "subPath": "trino-ca.pem", "readOnly": True})
             volumes.append({"name": "trino-ca", "configMap": {"name": ca_config}})
-        probes = http_probes(process.port) if process.port else exec_probes(process.probe) if process.probe else {}
+        probes = http_probes(process) if process.port else exec_probes(process.probe) if process.probe else {}
         ports = [{"name": "http", "containerPort": process.port}] if process.port else None
         main = cluster.container(process.name, image.ref, process.resources, mounts=mounts,
                                  command=list(process.command), ports=ports, **environment, **probes)
@@ -111,7 +112,7 @@ def on_cluster(name: str, args: WorkloadsArgs, parent: pulumi.Resource, cluster,
                              spec={"backoffLimit": 4, "template": {"metadata": {"labels": labels}, "spec": pod}},
                              opts=opts)
         else:
-            replicas = process.replicas if process.port else 1
+            replicas = process.replicas
             pod = cluster.pod_spec([main], UID, volumes=volumes, service_account=service_account,
                                    initContainers=init_containers, imagePullSecrets=pull_secrets,
                                    terminationGracePeriodSeconds=120,
@@ -119,7 +120,7 @@ def on_cluster(name: str, args: WorkloadsArgs, parent: pulumi.Resource, cluster,
             k8s.apps.v1.Deployment(f"{name}-{process.name}", metadata=cluster.metadata(
                 process.name, APP, process.name), spec={
                     "replicas": replicas, "selector": {"matchLabels": selector},
-                    "strategy": {"type": "RollingUpdate"} if process.port else {"type": "Recreate"},
+                    "strategy": {"type": "RollingUpdate"} if process.rolling else {"type": "Recreate"},
                     "template": {"metadata": {"labels": labels}, "spec": pod}}, opts=opts)
         if process.port:
             k8s.core.v1.Service(f"{name}-{process.name}", metadata=cluster.metadata(process.name, APP, process.name),
@@ -129,8 +130,9 @@ def on_cluster(name: str, args: WorkloadsArgs, parent: pulumi.Resource, cluster,
             cluster.expose(f"{name}-{process.name}", selector, (process.port,), parent)
             if process.replicas > 1:
                 cluster.disruption_budget(f"{name}-{process.name}", APP, process.name, parent)
-            mcp_url = f"http://{cluster.host(process.name)}:{process.port}"
-            metrics.append(MetricsEndpoint("mcp-server", (f"{cluster.host(process.name)}:{process.port}",),
+            if process.name == "mcp-server":
+                mcp_url = f"http://{cluster.host(process.name)}:{process.port}"
+            metrics.append(MetricsEndpoint(process.name, (f"{cluster.host(process.name)}:{process.port}",),
                                            selector=selector, port="http"))
     return WorkloadEndpoints(
         mcp_url=mcp_url, mcp_keys=keys, tables=processes.tables(), processes=tuple(p.name for p in declared),

@@ -11,6 +11,10 @@ credentials are kept apart (`Env.secret`) so every adapter can hand them over it
 | `medallion-maintain` | `workloads.medallion maintain` | on `maintenance_schedule` | catalog |
 | `vector-index` | `workloads.vector index --follow` | service, when there is a vector server | catalog, vector |
 | `mcp-server` | `workloads.mcp_server serve` | service (HTTP 8765) | catalog, vector, Trino |
+| `governance` | `workloads.governance serve` | service (metrics on 9466) | catalog |
+
+Processes with a `port` serve HTTP there: each adapter gives them a Service / published port, HTTP health checks
+(`liveness`, `readiness`) and a Prometheus scrape target (`MetricsEndpoint` named after the process).
 
 The vector indexer needs a vector server (Qdrant, else Milvus): the embedded engines hand a collection between
 processes with file locks and process ids, which separate containers do not share. Without one, the MCP server
@@ -24,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from components.workloads import MCP_PORT
+from components.workloads import GOVERNANCE_PORT, MCP_PORT
 
 CATALOG_NAME = "platform"  # DP_CATALOG: the pyiceberg catalog the variables below configure
 CATALOG_PREFIX = f"PYICEBERG_CATALOG__{CATALOG_NAME.upper()}__"
@@ -45,7 +49,13 @@ CREDENTIAL_KEYS = ("s3.access-key-id", "s3.secret-access-key")
 # resources per process unless `services.workloads.<process>.resources` says otherwise
 RESOURCES = {"medallion-init": ("250m", "1Gi"), "medallion-producer": ("250m", "512Mi"),
              "medallion-ingest": ("500m", "1Gi"), "medallion-refine": ("500m", "2Gi"),
-             "medallion-maintain": ("250m", "1Gi"), "vector-index": ("500m", "1Gi"), "mcp-server": ("500m", "1Gi")}
+             "medallion-maintain": ("250m", "1Gi"), "vector-index": ("500m", "1Gi"), "mcp-server": ("500m", "1Gi"),
+             "governance": ("250m", "1Gi")}
+# governance's files, in the image's DP_HOME (an emptyDir on Kubernetes): its own audit log, whose head it anchors in
+# the catalog (what must outlive the container), and, without an OpenLineage receiver (OPENLINEAGE_URL unset), the
+# lineage events as a JSON-lines file
+GOVERNANCE_ENV = (("DP_AUDIT_DIR", "/var/lib/dataplatform/audit"),
+                  ("DP_LINEAGE_FILE", "/var/lib/dataplatform/lineage/events.jsonl"))
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,13 @@ class Process:
     needs: tuple[str, ...]
     workload: object  # stacks.config.Workload (enabled, replicas, resources)
     kind: Literal["service", "scheduled", "once", "setup"] = "service"
-    port: int | None = None
+    port: int | None = None  # HTTP: health checks on `liveness` / `readiness`, /metrics scraped by Prometheus
+    liveness: str = "/healthz"
+    readiness: str = "/readyz"
+    publish: str | None = None  # compose: the `compose.ports` entry it is published on
+    rolling: bool = False  # replaced pod by pod (stateless, scales out); else stopped before its successor starts
     probe: tuple[str, ...] = ()  # a command that exits 0 when the process can work (services without HTTP)
+    env: tuple[tuple[str, str], ...] = ()  # its own literal settings
 
     @property
     def replicas(self) -> int:
@@ -129,7 +144,11 @@ def declare(settings, *, flink_refines: bool, vector: bool, kafka: bool, catalog
     if settings.mcp_server.enabled:
         found.append(Process("mcp-server", python("workloads.mcp_server", "serve", "--host", "0.0.0.0", "--port",
                                                   str(MCP_PORT)), ("catalog", "vector", "query"),
-                             settings.mcp_server, port=MCP_PORT))
+                             settings.mcp_server, port=MCP_PORT, publish="mcp", rolling=True))
+    if settings.governance.enabled:
+        found.append(Process("governance", python("workloads.governance", "serve", "--host", "0.0.0.0", "--port",
+                                                   str(GOVERNANCE_PORT)), ("catalog",), settings.governance,
+                             port=GOVERNANCE_PORT, liveness="/metrics", readiness="/metrics", env=GOVERNANCE_ENV))
     return found
 
 
@@ -182,7 +201,7 @@ def catalog_env(catalog, storage, env: Env) -> None:
 
 def environment(process: Process, args, mcp_keys: dict[str, pulumi.Input[str]] | None = None) -> Env:
     """The environment of one process: only what its `needs` name."""
-    env = Env()
+    env = Env(plain=dict(process.env))
     if "catalog" in process.needs:
         catalog_env(args.catalog, args.storage, env)
     if "kafka" in process.needs and args.kafka is not None:

@@ -1,8 +1,9 @@
 """The workloads on VMs: systemd units (`dataplatform-<process>`, `docker run --network host`) on the hosts with the
 role `workloads`, pulling the images from `services.workloads.registry` (each host logs in once, the password on
-stdin into root's Docker credentials). The medallion jobs, the scheduler and the vector indexer run on the first such
-host, `medallion init` before each of the medallion units starts; one MCP server runs on each of the first
-`mcp_server.replicas` hosts. Credentials reach the hosts only in root-only env files; the Trino CA as a file.
+stdin into root's Docker credentials). The medallion jobs, the scheduler and the vector indexer run on the first
+such host, `medallion init` before each of the medallion units starts; one MCP server runs on each of the first
+`mcp_server.replicas` hosts. HTTP processes (MCP server, governance) are waited for on their port. Credentials reach
+the hosts only in root-only env files; the Trino CA as a file.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pulumi_command as command
 
 from components.base import MetricsEndpoint
 from components.targets.vm import Container, ServiceFile, VmFleet, host_port
-from components.workloads import MCP_PORT, WorkloadEndpoints, WorkloadsArgs, processes
+from components.workloads import WorkloadEndpoints, WorkloadsArgs, processes
 from components.workloads.images import registry_host
 from components.workloads.processes import CA_FILE, Process
 
@@ -62,11 +63,11 @@ def deploy(name: str, args: WorkloadsArgs, parent: pulumi.Resource) -> WorkloadE
     image = args.images.images["workloads"]
     logins = {host.name: login(name, fleet, host, settings.registry, parent) for host in hosts}
     built = args.images.resources
-    keys = processes.mcp_keys(name, parent) if any(p.port for p in declared) else None
+    keys = processes.mcp_keys(name, parent) if any(p.name == "mcp-server" for p in declared) else None
     init = next((p for p in declared if p.kind == "setup"), None)
     first = hosts[0]
     units: list[pulumi.Resource] = []
-    mcp_hosts = []
+    served: dict[str, list] = {}  # HTTP process -> the hosts it runs on
     for process in declared:
         if process.kind == "setup":
             continue  # runs before each medallion unit starts (Container.init)
@@ -83,12 +84,13 @@ def deploy(name: str, args: WorkloadsArgs, parent: pulumi.Resource) -> WorkloadE
             plain["SCHEDULE"] = settings.maintenance_schedule
             files = (ServiceFile("schedule.sh", SCHEDULER, processes.scheduler_loop(process)),)
             container_args = ("/bin/sh", SCHEDULER)
-        if process.port and args.trino is not None:
+        if "query" in process.needs and args.trino is not None:
             files = (ServiceFile("trino-ca.pem", CA_FILE, args.trino.ca_certificate),)
         targets = hosts[:process.replicas] if process.port else (first,)
         if process.port and len(hosts) < process.replicas:
-            raise ValueError(f"services.workloads.mcp_server.replicas: {process.replicas} MCP servers need "
-                             f"as many hosts with the role 'workloads', but vm.hosts has {len(hosts)}")
+            setting = process.name.replace("-", "_")
+            raise ValueError(f"services.workloads.{setting}.replicas: {process.replicas} replicas need as many "
+                             f"hosts with the role 'workloads', but vm.hosts has {len(hosts)}")
         for host in targets:
             units.append(fleet.run_service(process.name, host, Container(
                 image=image.name, args=container_args, env=plain, secret_env=secret, files=files,
@@ -96,10 +98,10 @@ def deploy(name: str, args: WorkloadsArgs, parent: pulumi.Resource) -> WorkloadE
                 init=(init.command,) if init is not None and process.medallion else ()),
                 parent=parent, depends_on=[*built, *logins[host.name]]))
             if process.port:
-                mcp_hosts.append(host)
-    urls = [f"http://{host_port(h.address, MCP_PORT)}" for h in mcp_hosts]
+                served.setdefault(process.name, []).append(host_port(host.address, process.port))
+    mcp = served.get("mcp-server")
     return WorkloadEndpoints(
-        mcp_url=urls[0] if urls else None, mcp_keys=keys, tables=processes.tables(),
+        mcp_url=f"http://{mcp[0]}" if mcp else None, mcp_keys=keys, tables=processes.tables(),
         processes=tuple(p.name for p in declared), images={k: v.ref for k, v in args.images.images.items()},
         refine="flink" if args.flink and args.flink.jobs else "python",
-        metrics=(MetricsEndpoint("mcp-server", tuple(u.removeprefix("http://") for u in urls)),) if urls else ())
+        metrics=tuple(MetricsEndpoint(process, tuple(targets)) for process, targets in served.items()))

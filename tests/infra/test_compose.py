@@ -75,10 +75,19 @@ def test_catalog_chain_and_storage_buckets(dev):
         assert f"s3.bucket.create -name {bucket}" in svc["storage-init"]["command"][0]
 
 
+def built_images(graph) -> set[str]:
+    """The images the stack itself builds into the local engine (the workloads): tagged from their inputs."""
+    return {tag for image in graph.of_type("docker-build:index:Image") for tag in image.inputs["tags"]}
+
+
 def test_long_running_services_have_healthchecks_named_volumes_and_pinned_images(dev):
     pinned = set(resolve().images.values())
+    built = built_images(dev)
+    assert built, "dev builds the workload images"
     for name, spec in services(dev).items():
-        assert spec["image"] in pinned, name
+        assert spec["image"] in pinned | built, name
+        if spec["image"] in built:
+            assert spec.get("pull_policy") == "never", f"{name}: a registry's namesake could replace the build"
         if spec.get("restart") == "unless-stopped":
             assert "healthcheck" in spec, name
             for volume in spec.get("volumes", []):
@@ -90,7 +99,10 @@ def test_secrets_reach_compose_only_as_secret_environment(dev):
     content = apply.inputs["stdin"]
     assert "mock-password" not in content  # generated passwords never enter the file
     assert set(referenced_variables(content)) == set(apply.inputs["environment"])
-    assert {f"environment.{v}" for v in apply.inputs["environment"]} <= set(apply.secret_paths)
+    # every variable is a secret but the reference of the built workload image (the apply waits for the build)
+    plain = {"WORKLOADS_IMAGE_REF": apply.inputs["environment"]["WORKLOADS_IMAGE_REF"]}
+    assert set(plain.values()) <= built_images(dev)
+    assert {f"environment.{v}" for v in set(apply.inputs["environment"]) - set(plain)} <= set(apply.secret_paths)
     endpoints = dev.outputs["endpoints"]
     assert "endpoints" in dev.secret_outputs
     assert endpoints["kafka"]["bootstrap_servers"] == "kafka:9092"

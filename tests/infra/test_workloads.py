@@ -77,7 +77,7 @@ def kubernetes():
     return capture(parse({"target": "kubernetes", "environment": "staging", "kubernetes": {
         "allowed_ingress_cidrs": ["10.20.0.0/16"]}, "services": {
         "workloads": {**ON, "demo_events": 500, "mcp_server": {"replicas": 2}}, "flink": {"enabled": True},
-        "trino": {"enabled": True}, "qdrant": {"enabled": True}}}), "wl-k8s")
+        "trino": {"enabled": True}, "qdrant": {"enabled": True}, "observability": {"enabled": True}}}), "wl-k8s")
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +258,7 @@ def test_compose_runs_every_process_from_the_locally_built_image(compose):
     services = yaml.safe_load(compose_file(compose))["services"]
     ours = {name: spec for name, spec in services.items() if spec.get("image") == tag}
     assert set(ours) == {"medallion-init", "medallion-ingest", "medallion-producer", "medallion-refine",
-                         "medallion-maintain", "vector-index", "mcp-server"}
+                         "medallion-maintain", "vector-index", "mcp-server", "governance"}
     for name, spec in ours.items():
         assert spec["pull_policy"] == "never", name  # never a same-named image from a registry
         if spec["restart"] == "unless-stopped":
@@ -277,6 +277,23 @@ def test_compose_runs_every_process_from_the_locally_built_image(compose):
     assert mcp["configs"] == [{"source": "workloads-trino-ca", "target": CA_FILE}]
     assert ours["vector-index"]["environment"]["DP_QDRANT_URL"] == "http://qdrant:6333"
     assert "cron_matches \"$$SCHEDULE\"" in ours["medallion-maintain"]["command"][2]
+
+
+def test_compose_runs_governance_with_only_the_catalog_and_prometheus_scrapes_it(compose):
+    content = yaml.safe_load(compose_file(compose))
+    governance = content["services"]["governance"]
+    assert governance["command"][:4] == ["python", "-m", "workloads.governance", "serve"]
+    assert governance["command"][-2:] == ["--port", "9466"] and "ports" not in governance  # scraped inside only
+    assert "http://127.0.0.1:9466/metrics" in governance["healthcheck"]["test"][-1]
+    env = governance["environment"]
+    assert env["DP_AUDIT_DIR"] == "/var/lib/dataplatform/audit"
+    assert env["DP_LINEAGE_FILE"].startswith("/var/lib/dataplatform/") and "OPENLINEAGE_URL" not in env
+    assert "PYICEBERG_CATALOG__PLATFORM__URI" in env
+    assert not any(key.startswith(("DP_KAFKA", "DP_TRINO", "DP_QDRANT", "DP_MCP")) for key in env)
+    assert governance["depends_on"]["catalog"] == {"condition": "service_healthy"}
+    scrape = yaml.safe_load(content["configs"]["observability-prometheus-config"]["content"])["scrape_configs"]
+    [job] = [job for job in scrape if job["job_name"] == "governance"]
+    assert job["metrics_path"] == "/metrics" and job["static_configs"] == [{"targets": ["governance:9466"]}]
 
 
 def test_compose_file_is_valid_and_credentials_are_secret_variables(compose):
@@ -329,7 +346,7 @@ def test_vm_units_run_the_pushed_image_on_the_workloads_hosts(vm):
     assert "registries[0].password" in build.secret_paths
     units = _units(vm)
     assert set(units) == {"medallion-ingest-n1-unit", "medallion-refine-n1-unit", "medallion-maintain-n1-unit",
-                          "vector-index-n1-unit", "mcp-server-n1-unit", "mcp-server-n2-unit"}
+                          "vector-index-n1-unit", "mcp-server-n1-unit", "mcp-server-n2-unit", "governance-n1-unit"}
     for name, unit in units.items():
         [start] = re.findall(r"^ExecStart=(.*)$", unit, re.M)
         assert tag in shlex.split(start), name
@@ -339,6 +356,23 @@ def test_vm_units_run_the_pushed_image_on_the_workloads_hosts(vm):
     assert "-init" not in units["mcp-server-n1-unit"]
     assert "dpctl unit-apply dataplatform-mcp-server 8765" in vm.named("mcp-server-n2-unit").inputs["create"]
     assert vm.outputs["endpoints"]["mcp"]["url"] == "http://10.0.0.1:8765"
+
+
+def test_vm_runs_governance_once_and_waits_for_its_metrics_port(vm):
+    unit = vm.named("governance-n1-unit")
+    create = unit.inputs["create"]
+    assert create.endswith("dpctl unit-apply dataplatform-governance 9466 300")  # waits for the port
+    assert shellcheck(create, "sh").returncode == 0
+    [start] = re.findall(r"^ExecStart=(.*)$", unit.inputs["stdin"], re.M)
+    assert shlex.split(start)[-7:] == ["python", "-m", "workloads.governance", "serve", "--host", "0.0.0.0",
+                                       "--port"] or shlex.split(start)[-4:] == ["--host", "0.0.0.0", "--port", "9466"]
+    assert "-init" not in unit.inputs["stdin"]  # not a medallion job
+    env = vm.named("governance-n1-env").inputs["stdin"]
+    assert "DP_AUDIT_DIR=/var/lib/dataplatform/audit" in env and "DP_LINEAGE_FILE=" in env
+    secret = vm.named("governance-n1-secret-env")
+    assert "stdin" in secret.secret_paths and "S3__SECRET_ACCESS_KEY=" in secret.inputs["stdin"]
+    assert not any(key in secret.inputs["stdin"] for key in ("DP_MCP_", "DP_TRINO_", "DP_QDRANT_", "DP_KAFKA_"))
+    assert not any(r.name == "governance-n2-unit" for r in vm.resources)  # one instance: one anchor writer
 
 
 def test_vm_credentials_travel_on_stdin_only(vm):
@@ -395,7 +429,7 @@ def test_kubernetes_manifests_are_strictly_valid(kubernetes, aws):
 def test_kubernetes_runs_services_as_deployments_and_maintenance_as_a_cronjob(kubernetes):
     deployments = _manifests(kubernetes, "Deployment")
     # the Flink jobs refine on Kubernetes: no Python refine next to them (one writer per table)
-    assert set(deployments) == {"medallion-ingest", "vector-index", "mcp-server"}
+    assert set(deployments) == {"medallion-ingest", "vector-index", "mcp-server", "governance"}
     assert kubernetes.outputs["endpoints"]["medallion"]["refine"] == "flink"
     ingest = deployments["medallion-ingest"]["spec"]
     assert ingest["strategy"] == {"type": "Recreate"} and ingest["replicas"] == 1
@@ -416,7 +450,7 @@ def test_kubernetes_runs_services_as_deployments_and_maintenance_as_a_cronjob(ku
     assert server["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}
     assert {"name": "trino-ca", "mountPath": CA_FILE, "subPath": "trino-ca.pem", "readOnly": True} in server[
         "volumeMounts"]
-    [service] = _manifests(kubernetes, "Service").values()
+    service = _manifests(kubernetes, "Service")["mcp-server"]
     assert service["spec"]["type"] == "ClusterIP" and service["spec"]["ports"][0]["port"] == 8765
     assert kubernetes.outputs["endpoints"]["mcp"]["url"] == "http://mcp-server.dataplatform.svc:8765"
     assert "workloads-mcp-server-pdb" in {r.name for r in owned(kubernetes)}
@@ -428,6 +462,41 @@ def test_kubernetes_runs_services_as_deployments_and_maintenance_as_a_cronjob(ku
         "OnFailure"
     account = _manifests(kubernetes, "ServiceAccount")["dataplatform-workloads"]
     assert account["automountServiceAccountToken"] is False
+
+
+def test_kubernetes_runs_governance_behind_a_service_with_metrics_probes_and_a_monitor(kubernetes):
+    assert set(_manifests(kubernetes, "Service")) == {"mcp-server", "governance"}
+    spec = _manifests(kubernetes, "Deployment")["governance"]["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}  # one anchor writer at a time
+    pod = spec["template"]["spec"]
+    assert "initContainers" not in pod and pod["serviceAccountName"] == "dataplatform-workloads"
+    [main] = pod["containers"]
+    assert main["command"][:4] == ["python", "-m", "workloads.governance", "serve"]
+    assert main["ports"] == [{"name": "http", "containerPort": 9466}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/metrics", "port": 9466}
+    env = {e["name"]: e["value"] for e in main["env"]}
+    assert env["DP_AUDIT_DIR"] == "/var/lib/dataplatform/audit" and "OPENLINEAGE_URL" not in env
+    assert env["DP_LINEAGE_FILE"] == "/var/lib/dataplatform/lineage/events.jsonl"
+    assert {"name": "data", "mountPath": "/var/lib/dataplatform"} in main["volumeMounts"]
+    assert not any(m["name"] == "trino-ca" for m in main["volumeMounts"])
+    service = _manifests(kubernetes, "Service")["governance"]["spec"]
+    assert service["ports"] == [{"name": "http", "port": 9466, "targetPort": "http"}]
+    assert service["selector"] == pod_labels(spec)
+    assert "workloads-governance-allow-clients" in _manifests(kubernetes, "NetworkPolicy")
+    assert "workloads-governance-pdb" not in {r.name for r in owned(kubernetes)}
+    secret = set(_manifests(kubernetes, "Secret")["workloads-governance"]["stringData"])
+    assert "PYICEBERG_CATALOG__PLATFORM__S3__SECRET_ACCESS_KEY" in secret
+    assert not any(key.startswith(("DP_MCP_", "DP_TRINO_", "DP_QDRANT_", "DP_KAFKA_")) for key in secret)
+    [monitor] = [r.inputs["spec"] for r in kubernetes.resources if r.inputs.get("kind") == "ServiceMonitor"
+                 and r.inputs["metadata"]["name"].endswith("-governance")]  # Prometheus follows the Service
+    assert monitor["selector"]["matchLabels"] == pod_labels(spec)
+    assert monitor["endpoints"][0]["port"] == "http" and monitor["endpoints"][0]["path"] == "/metrics"
+    assert monitor["endpoints"][0]["relabelings"][0]["replacement"] == "governance"
+
+
+def pod_labels(deployment_spec: dict) -> dict:
+    return deployment_spec["selector"]["matchLabels"]
 
 
 def test_kubernetes_secrets_hold_only_what_each_process_needs(kubernetes):
@@ -476,7 +545,7 @@ def test_aws_pushes_to_ecr_and_runs_with_the_workloads_role(aws):
     assert build.inputs["tags"][0].startswith("123456789012.dkr.ecr.eu-west-1.amazonaws.com/dataplatform-wl-aws/")
     assert "registries[0].password" in build.secret_paths
     deployments = _manifests(aws, "Deployment")
-    assert set(deployments) == {"medallion-ingest", "mcp-server"}  # no vector server in this stack: no indexer
+    assert set(deployments) == {"medallion-ingest", "mcp-server", "governance"}  # no vector server: no indexer
     pod = deployments["medallion-ingest"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "dataplatform-workloads" and "imagePullSecrets" not in pod
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
