@@ -6,8 +6,8 @@
   its beginning in a new offset epoch (`resume`), checked at start, every `TOPIC_CHECK_SECONDS` and after
   connection errors.
 - A batch is parsed in bulk (`records`); unreadable records go to `bronze.quarantine` with their reason.
-- Commit order per batch: quarantine first, then one snapshot per bronze table, each carrying the offsets the
-  batch reached for its topic. Each writer skips the rows at offsets it already committed, so a crash between
+- Commit order per batch: quarantine first, then one snapshot per bronze table (side by side), each carrying the
+  offsets the batch reached for its topic. Each writer skips the rows at offsets it already committed, so a crash between
   two commits (or a concurrent writer) neither loses nor duplicates a record.
 - Three stages overlap: the next batch is consumed (a thread; holds the GIL), this one parsed (mostly in Arrow's
   C++), the previous one committed (a thread; Parquet encoding and I/O). Commits stay strictly in batch order.
@@ -120,7 +120,6 @@ class BronzeIngestor:
         self._checked_at = 0.0
         self._suspect = False  # a consumer error says the topics may have changed: check before the next poll
         self._out_of_range: dict[str, set[int]] = defaultdict(set)  # partitions that refused their offset
-        self.reopens = 0
 
     def open(self) -> BronzeIngestor:
         ensure_topics()
@@ -199,11 +198,12 @@ class BronzeIngestor:
         if not changed and not blind and not self._out_of_range and self._consumer is not None:
             self._checked_at, self._suspect = time.monotonic(), False
             return False
-        log.warning("Kafka topics changed under the consumer: reassigning from the committed offsets",
-                    topics=changed or sorted(self._out_of_range) or "unknown (the broker reports no topic ids)")
+        why = (f"new topic ids: {', '.join(changed)}" if changed else
+               f"offsets refused: {', '.join(sorted(self._out_of_range))}" if self._out_of_range else
+               "connection lost and the broker reports no topic ids" if blind else "the consumer was not assigned")
+        log.warning("reassigning the consumer from the committed offsets", why=why)
         self.close()
         self.open()  # clears the suspicion once the consumer is assigned again
-        self.reopens += 1
         return True
 
     def poll(self, max_messages: int = BATCH_MESSAGES, max_seconds: float = 5.0,
@@ -245,7 +245,7 @@ class BronzeIngestor:
                 count += len(msgs)
             if self._errors(errors, KafkaError):
                 break
-            if not msgs:
+            if errors or not msgs:  # the last end-of-partition just came, or nothing did
                 caught_up = self._at_end >= self._assigned
                 if until_caught_up and caught_up:
                     break
@@ -306,16 +306,23 @@ class BronzeIngestor:
             skipped += rows.num_rows - quarantined
             if snapshot:
                 snapshots[BRONZE_QUARANTINE] = snapshot
-        for topic, rows in prepared.rows.items():
-            identifier = bronze(ENTITY_BY_TOPIC[topic])
-            snapshot, appended = append_kafka_rows(identifier, rows, {topic: prepared.progress[topic]},
-                                                   topic_col="_topic", partition_col="_partition",
-                                                   offset_col="_offset", new_fields=prepared.evolve[topic],
-                                                   catalog=self.catalog)
+
+        def append(topic: str) -> tuple[int | None, int]:
+            return append_kafka_rows(bronze(ENTITY_BY_TOPIC[topic]), prepared.rows[topic],
+                                     {topic: prepared.progress[topic]}, topic_col="_topic",
+                                     partition_col="_partition", offset_col="_offset",
+                                     new_fields=prepared.evolve[topic], catalog=self.catalog)
+
+        # The bronze tables are independent of one another: committed side by side (Parquet encoding and the
+        # catalog round trips overlap); each only after the quarantine, which must not fall behind them.
+        with ThreadPoolExecutor(max(len(prepared.rows), 1), thread_name_prefix="bronze") as tables:
+            appends = {topic: tables.submit(append, topic) for topic in prepared.rows}
+        for topic, future in appends.items():
+            snapshot, appended = future.result()
             written += appended
-            skipped += rows.num_rows - appended
+            skipped += prepared.rows[topic].num_rows - appended
             if snapshot:
-                snapshots[identifier] = snapshot
+                snapshots[bronze(ENTITY_BY_TOPIC[topic])] = snapshot
         return BatchResult(messages=prepared.messages, rows=written, quarantined=quarantined, skipped=skipped,
                            snapshots=snapshots, new_fields=prepared.new_fields,
                            seconds=prepared.seconds + time.perf_counter() - started)

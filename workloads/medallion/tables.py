@@ -5,8 +5,8 @@ and imports only pyiceberg's type system.
 
 Layers:
 - bronze: one table per topic, the event's fields as sent (JSON types, validated) plus audit columns
-  (`_ingested_at`, `_topic`, `_partition`, `_offset`, `_payload_hash`); `bronze.quarantine` holds every record
-  that could not be read, with the reason.
+  (`_ingested_at`, `_topic`, `_partition`, `_offset`, `_payload_hash`, `_offset_epoch`); `bronze.quarantine` holds
+  every record that could not be read, with the reason.
 - silver: typed (decimals, normalised codes, dates), validated against business rules, deduplicated by
   `event_id`; `silver.quarantine` holds the rows that broke a rule.
 - gold: business aggregates (revenue per day and category, customer lifetime value, the clickstream funnel).
