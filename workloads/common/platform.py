@@ -3,7 +3,8 @@
 - Iceberg catalog: named by `DP_CATALOG` (default `platform`), configured the way pyiceberg is: the
   `PYICEBERG_CATALOG__<NAME>__<PROPERTY>` variables over the catalog's section of `.pyiceberg.yaml`. A SQL catalog
   on the embedded platform, the REST catalog (Lakekeeper) or Glue when deployed.
-- Kafka: `DP_KAFKA_BOOTSTRAP_SERVERS` plus optional `DP_KAFKA_SECURITY_PROTOCOL` and `DP_KAFKA_SASL_MECHANISM`
+- Kafka: `DP_KAFKA_BOOTSTRAP_SERVERS` plus optional `DP_KAFKA_SECURITY_PROTOCOL`, `DP_KAFKA_SASL_MECHANISM` and,
+  for MSK IAM auth, `DP_KAFKA_AWS_REGION`
   (MSK uses SASL_SSL + OAUTHBEARER/IAM), merged into every confluent-kafka client config.
 """
 from __future__ import annotations
@@ -53,5 +54,19 @@ def kafka_config(**overrides: Any) -> dict[str, Any]:
         conf["security.protocol"] = protocol
     if mechanism := os.environ.get("DP_KAFKA_SASL_MECHANISM"):
         conf["sasl.mechanism"] = mechanism
+    if mechanism == "OAUTHBEARER" and (region := os.environ.get("DP_KAFKA_AWS_REGION")):
+        conf["oauth_cb"] = msk_iam_token(region)
     conf.update(overrides)
     return conf
+
+
+def msk_iam_token(region: str):
+    """MSK IAM auth for confluent-kafka: an OAUTHBEARER callback that signs a token with the pod's AWS
+    credentials (IRSA on EKS) via aws-msk-iam-sasl-signer-python; librdkafka calls it again before expiry."""
+    from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+
+    def callback(_config: str) -> tuple[str, float]:
+        token, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
+        return token, expiry_ms / 1000
+
+    return callback
