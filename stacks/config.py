@@ -391,11 +391,11 @@ class Aws(Model):
 
 
 def _pinned_images(images: dict[str, str]) -> dict[str, str]:
-    for name, image in images.items():
-        tag = image.rsplit("/", 1)[-1]
-        if ":" not in tag and "@sha256:" not in image or image.endswith(":latest"):
-            raise _KeyError(f"versions.images.{name}", f"{image!r} must be pinned to a version tag or digest, "
-                                                        "not latest or untagged")
+    from stacks.versions import unpinned
+
+    for name in unpinned(images):
+        raise _KeyError(f"versions.images.{name}", f"{images[name]!r} must be pinned to a version tag or digest, "
+                                                    "not latest or untagged")
     return images
 
 

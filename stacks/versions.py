@@ -27,6 +27,19 @@ class Versions:
         return self.images[name]
 
 
+FLOATING_TAG = "latest"
+
+
+def unpinned(images: dict[str, str]) -> list[str]:
+    """Names of images that float: no tag and no digest, or the `latest` tag."""
+    def floats(image: str) -> bool:
+        if "@sha256:" in image:
+            return False
+        name = image.rsplit("/", 1)[-1]
+        return ":" not in name or name.rsplit(":", 1)[1] == FLOATING_TAG
+    return [name for name, image in images.items() if floats(image)]
+
+
 @lru_cache(maxsize=1)
 def _pinned() -> dict:
     return yaml.safe_load(VERSIONS_FILE.read_text())
@@ -40,7 +53,6 @@ def resolve(overrides=None) -> Versions:
     for name, override in (overrides.charts if overrides else {}).items():
         charts.setdefault(name, {}).update(override)
     managed = {**pinned["managed"], **(overrides.managed if overrides else {})}
-    for name, image in images.items():
-        if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
-            raise ValueError(f"versions.images.{name}: {image!r} must be pinned to a tag other than latest")
+    for name in unpinned(images):
+        raise ValueError(f"versions.images.{name}: {images[name]!r} must be pinned to a version tag or digest")
     return Versions(images=images, charts={k: Chart(**v) for k, v in charts.items()}, managed=managed)
