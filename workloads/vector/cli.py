@@ -70,11 +70,8 @@ def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_mi
     from workloads.vector.indexer import IDLE, TableMissing, index_table
     from workloads.vector.store import close_stores, get_store
 
-    summary = Table(title="vector index")
-    for column in ("collection", "table", "mode", "snapshot", "read", "upserted", "unchanged", "deleted", "skipped",
-                   "s"):
-        summary.add_column(column, justify="left" if column in {"collection", "table", "mode", "snapshot"}
-                           else "right")
+    columns = ("collection", "table", "mode", "snapshot", "read", "upserted", "unchanged", "deleted", "skipped", "s")
+    rows: list[tuple[str, ...]] = []
     try:
         catalog = load_catalog()
     except Exception as exc:  # pyiceberg raises ValueError, OSError, SQLAlchemy errors... for a bad configuration
@@ -101,13 +98,21 @@ def _index_round(chosen, *, full: bool, required: bool, quiet: bool, reported_mi
                 reported_missing.discard(spec.table)
                 if quiet and result.mode in IDLE:
                     continue
-                summary.add_row(result.collection, result.table, result.mode, str(result.snapshot_id or "-"),
-                                f"{result.rows_read:,}", f"{result.upserted:,}", f"{result.unchanged:,}",
-                                f"{result.deleted:,}",
-                                f"{result.skipped:,}", f"{result.seconds:.2f}")
+                rows.append((result.collection, result.table, result.mode, str(result.snapshot_id or "-"),
+                             f"{result.rows_read:,}", f"{result.upserted:,}", f"{result.unchanged:,}",
+                             f"{result.deleted:,}", f"{result.skipped:,}", f"{result.seconds:.2f}"))
     finally:
         close_stores()
-    if summary.row_count:
+    if not console.is_terminal:  # a log file (supervisord, containers): one full line per collection
+        for row in rows:
+            console.print(" ".join(f"{name}={value}" for name, value in zip(columns, row)), soft_wrap=True,
+                          highlight=False)
+    elif rows:
+        summary = Table(title="vector index")
+        for column in columns:
+            summary.add_column(column, justify="left" if column in columns[:4] else "right")
+        for row in rows:
+            summary.add_row(*row)
         console.print(summary)
 
 
