@@ -20,11 +20,8 @@ def deploy(name: str, args: FlinkArgs, parent: pulumi.Resource) -> FlinkEndpoint
     fleet: VmFleet = args.substrate
     settings = args.settings
     storage = args.storage
-    hosts = fleet.hosts_with_role("flink")
-    if settings.taskmanagers > len(hosts):
-        raise ValueError(f"services.flink.taskmanagers: {settings.taskmanagers} taskmanagers need "
-                         f"{settings.taskmanagers} hosts with the role 'flink', but vm.hosts has {len(hosts)} "
-                         f"({', '.join(h.name for h in hosts)})")
+    hosts = fleet.place("flink", settings.taskmanagers, "services.flink.taskmanagers",
+                        f"{settings.taskmanagers} taskmanagers")
     bucket = checkpoints_bucket(storage)
     checkpoints, savepoints = f"s3://{bucket}/flink/checkpoints", f"s3://{bucket}/flink/savepoints"
     credentials = {"AWS_ACCESS_KEY_ID": storage.access_key_id, "AWS_SECRET_ACCESS_KEY": storage.secret_access_key}
@@ -40,7 +37,7 @@ def deploy(name: str, args: FlinkArgs, parent: pulumi.Resource) -> FlinkEndpoint
 
     manager = fleet.run_service(f"{name}-jobmanager", jobmanager,
                                 container("jobmanager", jobmanager, settings.resources, REST_PORT), parent=parent)
-    taskmanagers = hosts[:settings.taskmanagers]
+    taskmanagers = hosts
     for host in taskmanagers:
         fleet.run_service(f"{name}-taskmanager", host, container(
             "taskmanager", host, settings.taskmanager_resources, TASKMANAGER_METRICS_PORT), parent=parent,

@@ -26,11 +26,7 @@ def deploy(name: str, args: QdrantArgs, parent: pulumi.Resource) -> QdrantEndpoi
     fleet: VmFleet = args.substrate
     settings = args.settings
     snapshots.check_schedule(settings.snapshot_schedule)
-    hosts = fleet.hosts_with_role("qdrant")
-    if len(hosts) < settings.replicas:
-        raise ValueError(f"services.qdrant.replicas: {settings.replicas} nodes need {settings.replicas} hosts with "
-                         f"the role 'qdrant', but vm.hosts has {len(hosts)} ({', '.join(h.name for h in hosts)})")
-    hosts = hosts[:settings.replicas]
+    hosts = fleet.place("qdrant", settings.replicas, "services.qdrant.replicas", f"{settings.replicas} nodes")
     key = api_key(name, args, parent)
     env = {**cluster_env(len(hosts)), "QDRANT__STORAGE__STORAGE_PATH": STORAGE,
            "QDRANT__STORAGE__SNAPSHOTS_PATH": f"{STORAGE}/snapshots"}

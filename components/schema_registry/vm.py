@@ -16,14 +16,11 @@ from components.targets.vm import CONFIG_DIR, Container, VmFleet, host_port
 def deploy(name: str, args: SchemaRegistryArgs, parent: pulumi.Resource) -> SchemaRegistryEndpoints:
     fleet: VmFleet = args.substrate
     settings = args.settings
-    hosts = fleet.hosts_with_role("schema-registry")
-    if settings.replicas > len(hosts):
-        raise ValueError(f"services.schema_registry.replicas: {settings.replicas} replicas need {settings.replicas} "
-                         f"hosts with the role 'schema-registry', but vm.hosts has {len(hosts)} "
-                         f"({', '.join(h.name for h in hosts)})")
+    hosts = fleet.place("schema-registry", settings.replicas, "services.schema_registry.replicas",
+                        f"{settings.replicas} replicas")
     env = server_env(args)
     servers = []
-    for host in hosts[:settings.replicas]:
+    for host in hosts:
         servers.append(fleet.run_service(name, host, Container(
             image=args.versions.image("apicurio-registry"), env=env, memory=settings.resources.memory,
             ready_port=PORT), parent=parent, depends_on=servers[-1:]))  # one after the other: rolling restarts
@@ -40,4 +37,4 @@ def deploy(name: str, args: SchemaRegistryArgs, parent: pulumi.Resource) -> Sche
         type="apicurio", url=f"{base}{CCOMPAT_PATH}", api_url=f"{base}{API_PATH}", registry=None,
         subjects=subjects(files), compatibility=COMPATIBILITY,
         metrics=(MetricsEndpoint("schema-registry", tuple(host_port(h.address, PORT)
-                                                          for h in hosts[:settings.replicas]), path=METRICS_PATH),))
+                                                          for h in hosts), path=METRICS_PATH),))

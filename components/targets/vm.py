@@ -127,6 +127,15 @@ class VmFleet(pulumi.ComponentResource):
     def hosts_with_role(self, role: str) -> tuple[VmHost, ...]:
         return self.settings.with_role(role)
 
+    def place(self, role: str, count: int, key: str, needs: str) -> tuple[VmHost, ...]:
+        """The first `count` hosts with `role`, or a config error at `key` (`needs`: what wants them, e.g.
+        "3 nodes") naming the hosts there are."""
+        hosts = self.hosts_with_role(role)
+        if len(hosts) < count:
+            raise ValueError(f"{key}: {needs} need {count} hosts with the role {role!r}, but vm.hosts has "
+                             f"{len(hosts)} ({', '.join(h.name for h in hosts)})")
+        return hosts[:count]
+
     def sudo(self, host: VmHost) -> str:
         """Commands run as root: through non-interactive sudo unless the SSH user is root."""
         return "" if host.user == "root" else "sudo -n "
